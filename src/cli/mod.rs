@@ -1,0 +1,97 @@
+//! Command-line layer: clap types, dispatch and rendering. It parses and renders only;
+//! decisions live in `ops` and the pure modules.
+mod logging;
+mod preauth;
+
+use crate::context::Context;
+use crate::error::{Error, ErrorCode};
+use crate::output::{OutputFormat, Printer};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "autosd",
+    version,
+    about = "Safe autonomy for CI/CD",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// autosd's state directory (keys, grants, audit log) [default: ~/.autosd]
+    #[arg(long, global = true, env = "AUTOSD_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Debug log, written by tracing; never contains a secret
+    #[arg(long, global = true, default_value = "autosd.log", value_name = "PATH")]
+    pub log_file: PathBuf,
+    /// More detail in the log file and on stderr
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// Output format of results on stdout
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Keys, signed preauthorization grants and revocation
+    Preauth(preauth::PreauthArgs),
+}
+
+/// Entry point for `main`: every exit code comes from here.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    let printer = Printer::new(cli.global.output);
+    let _guard = logging::init(&cli.global.log_file, cli.global.verbose);
+    let ctx = Context::from_process(cli.global.home.clone());
+    tracing::info!(command = ?std::mem::discriminant(&cli.command), "autosd start");
+    let result = match cli.command {
+        Command::Preauth(args) => preauth::run(&ctx, &printer, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::warn!(code = err.code.as_str(), message = %err.message, "command failed");
+            printer.error(&err);
+            ExitCode::from(err.code.exit_code())
+        }
+    }
+}
+
+/// clap's own errors, re-rendered in autosd's `error[CODE]` form (help and version exit 0).
+fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        let _ = err.print();
+        return ExitCode::from(ErrorCode::Usage.exit_code());
+    }
+    let rendered = err.to_string();
+    let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
+    let first = lines
+        .next()
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ")
+        .to_string();
+    let mut report = Error::new(ErrorCode::Usage, first);
+    for line in lines {
+        report = report.hint(line.trim().trim_start_matches("tip: ").to_string());
+    }
+    Printer::new(OutputFormat::Human).error(&report);
+    ExitCode::from(ErrorCode::Usage.exit_code())
+}

@@ -1,0 +1,142 @@
+//! The one error type every command returns, the closed set of public error codes
+//! (`AUTOSD-…`) and THE exit-code table. Nothing else in the crate picks an exit code.
+use std::fmt;
+
+/// Who has to act to fix an error; decides the tone of the hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The user typed or supplied something wrong.
+    User,
+    /// The machine, files or services around autosd are not as required.
+    Environment,
+    /// autosd itself is wrong: report it.
+    Bug,
+}
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $exit:literal, $blame:ident, $desc:literal), )*) => {
+        /// Every public error code. Codes and exit codes are stable: add, never renumber.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode { $( $(#[$doc])* $variant, )* }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The stable identifier printed as `error[CODE]`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            /// The process exit code; distinct for every error code.
+            pub fn exit_code(self) -> u8 {
+                match self { $(ErrorCode::$variant => $exit,)* }
+            }
+
+            pub fn blame(self) -> Blame {
+                match self { $(ErrorCode::$variant => Blame::$blame,)* }
+            }
+
+            /// One sentence for the docs table and `autosd help-codes`.
+            pub fn description(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $desc,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    LintFindings = ("AUTOSD-LINT-FINDINGS", 1, User, "The linter reported findings at or above the minimum severity."),
+    Usage = ("AUTOSD-USAGE", 2, User, "The command line is not valid: unknown flag, bad value or missing argument."),
+    Io = ("AUTOSD-IO", 3, Environment, "A file or directory could not be read or written."),
+    HomeUnusable = ("AUTOSD-HOME-UNUSABLE", 4, Environment, "The autosd home directory is missing, not a directory or not writable."),
+    StateCorrupt = ("AUTOSD-STATE-CORRUPT", 5, Environment, "A stored record (grant copy, ledger, halt record, state branch) is corrupt."),
+    ConfigInvalid = ("AUTOSD-CONFIG-INVALID", 6, User, "The project file is not valid; the message names the line."),
+    ConfigMissing = ("AUTOSD-CONFIG-MISSING", 7, User, "No project file was found from the current directory upwards."),
+    ProjectMismatch = ("AUTOSD-PROJECT-MISMATCH", 8, User, "`--project` does not match the project file."),
+    PreauthRequired = ("AUTOSD-PREAUTH-REQUIRED", 10, User, "The operation needs a preauthorization grant and none was given."),
+    PreauthInvalid = ("AUTOSD-PREAUTH-INVALID", 11, User, "The grant was rejected; the message names the reason."),
+    GrantRefused = ("AUTOSD-GRANT-REFUSED", 12, User, "A grant with these parameters may not be created (lifetime, scope)."),
+    GrantNotFound = ("AUTOSD-GRANT-NOT-FOUND", 13, User, "No local grant has this id."),
+    KeyExists = ("AUTOSD-KEY-EXISTS", 14, User, "A signing key already exists; use --force to replace it."),
+    KeyMissing = ("AUTOSD-KEY-MISSING", 15, User, "No signing key exists yet; run `autosd preauth init-keys`."),
+    KeyInsecure = ("AUTOSD-KEY-INSECURE", 16, Environment, "The private key file is readable by group or others."),
+    TrustInvalid = ("AUTOSD-TRUST-INVALID", 17, Environment, "The trust store or revocation list is missing, corrupt or not validly signed."),
+    EnvInvalid = ("AUTOSD-ENV-INVALID", 20, User, "The environment name is not one of the project's environments."),
+    TargetEnvInvalid = ("AUTOSD-TARGET-ENV-INVALID", 21, User, "The destination environment of a promotion is not valid."),
+    ConfirmRequired = ("AUTOSD-CONFIRM-REQUIRED", 22, User, "A destructive action needs confirmation: no TTY and no --force."),
+    Halted = ("AUTOSD-HALTED", 23, User, "The project is halted by its kill switch."),
+    Internal = ("AUTOSD-INTERNAL", 70, Bug, "autosd hit a bug; please report it with autosd.log."),
+}
+
+/// An error on its way to the user: a code, a one-line message and help lines.
+/// Messages never contain secrets: callers pass only ids, paths and reasons.
+#[derive(Debug)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    /// An I/O failure on `path`, with the operation named.
+    pub fn io(what: &str, path: &std::path::Path, err: &std::io::Error) -> Self {
+        let hint = match err.kind() {
+            std::io::ErrorKind::PermissionDenied => "check the permissions of the file and its directory",
+            std::io::ErrorKind::NotFound => "check that the path exists",
+            _ => "check the disk and the path",
+        };
+        Error::new(ErrorCode::Io, format!("cannot {what} {}: {err}", path.display())).hint(hint)
+    }
+
+    /// The help lines to print: the specific ones, or a default from the blame class.
+    pub fn hint_lines(&self) -> Vec<String> {
+        if !self.hints.is_empty() {
+            return self.hints.clone();
+        }
+        let default = match self.code.blame() {
+            Blame::User => "run the command with --help to see what it accepts",
+            Blame::Environment => "fix the environment named above and run the command again",
+            Blame::Bug => "this is a bug in autosd: please report it together with autosd.log",
+        };
+        vec![default.to_string()]
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "error[{}]: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_and_exit_codes_are_unique() {
+        let codes: HashSet<_> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        let exits: HashSet<_> = ErrorCode::ALL.iter().map(|c| c.exit_code()).collect();
+        assert_eq!(codes.len(), ErrorCode::ALL.len());
+        assert_eq!(exits.len(), ErrorCode::ALL.len());
+        assert!(ErrorCode::ALL.iter().all(|c| c.as_str().starts_with("AUTOSD-")));
+        assert!(!exits.contains(&0));
+    }
+}

@@ -1,0 +1,12 @@
+//! autosd: safe autonomy for CI/CD.
+//!
+//! The layers (see `docs/architecture.md`) point downward only:
+//! `cli` parses and renders; `ops` decides; `grant`, `policy`, `audit` are pure;
+//! `store` and the target adapters do I/O behind traits.
+pub mod cli;
+pub mod context;
+pub mod error;
+pub mod grant;
+pub mod output;
+pub mod secret;
+pub mod store;

@@ -1,0 +1,6 @@
+//! The thin binary: parse, run, exit from one place.
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    autosd::cli::main()
+}

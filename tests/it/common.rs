@@ -1,0 +1,20 @@
+//! The `autosd()` runner: a built binary with a scrubbed environment and a temp home.
+use assert_cmd::Command;
+use std::path::Path;
+
+/// Variables that would leak the developer's or CI's own context into a test.
+const SCRUBBED_PREFIXES: &[&str] = &["GITHUB_", "AUTOSD_", "RUNNER_"];
+const SCRUBBED: &[&str] = &["CI", "NO_COLOR", "DOCKER_HOST"];
+
+/// `autosd` with a clean environment, `AUTOSD_HOME` at `home`, run from `home`
+/// so the default `autosd.log` lands in the temp dir.
+pub fn autosd(home: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("autosd").expect("autosd binary is built");
+    for (key, _) in std::env::vars() {
+        if SCRUBBED.contains(&key.as_str()) || SCRUBBED_PREFIXES.iter().any(|p| key.starts_with(p)) {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("AUTOSD_HOME", home).current_dir(home);
+    cmd
+}

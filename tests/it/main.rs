@@ -1,0 +1,2 @@
+//! The one integration-test binary: black-box tests of the built `autosd`.
+mod common;
