@@ -139,4 +139,13 @@ mod tests {
         assert!(ErrorCode::ALL.iter().all(|c| c.as_str().starts_with("AUTOSD-")));
         assert!(!exits.contains(&0));
     }
+
+    #[test]
+    fn docs_table_lists_every_code_with_its_exit_code() {
+        let docs = include_str!("../docs/errors.md");
+        for code in ErrorCode::ALL {
+            let row = format!("| `{}` | {} |", code.as_str(), code.exit_code());
+            assert!(docs.contains(&row), "docs/errors.md lacks the row {row}");
+        }
+    }
 }
