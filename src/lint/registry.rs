@@ -7,6 +7,7 @@ pub static RULES: &[&dyn Rule] = &[
     &rules::yaml_syntax::YamlSyntax,
     &rules::yaml_duplicate_key::YamlDuplicateKey,
     &rules::yaml_limits::YamlLimits,
+    &rules::unpinned_action::UnpinnedAction,
 ];
 
 /// The rule with this id, for config validation and `--list-rules`.

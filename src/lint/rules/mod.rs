@@ -4,6 +4,10 @@ pub mod yaml_duplicate_key;
 pub mod yaml_limits;
 pub mod yaml_syntax;
 
+pub mod security;
+pub mod shell;
+pub mod unpinned_action;
+
 use super::LintContext;
 use super::finding::Finding;
 use super::rule::RuleMeta;

@@ -43,7 +43,9 @@ impl RemoteUses<'_> {
     }
 
     pub fn is_first_party(&self) -> bool {
-        FIRST_PARTY_OWNERS.iter().any(|o| o.eq_ignore_ascii_case(self.owner))
+        FIRST_PARTY_OWNERS
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(self.owner))
     }
 
     /// Is this `owner/repo` (with no sub-path), compared as GitHub does, case-insensitively?
@@ -62,9 +64,15 @@ pub fn parse_uses(raw: &str) -> Uses<'_> {
         return Uses::Local;
     }
     if let Some(image) = text.strip_prefix("docker://") {
-        return if image.is_empty() { Uses::Unknown } else { Uses::Docker(image) };
+        return if image.is_empty() {
+            Uses::Unknown
+        } else {
+            Uses::Docker(image)
+        };
     }
-    let Some(at) = text.rfind('@') else { return Uses::Unknown };
+    let Some(at) = text.rfind('@') else {
+        return Uses::Unknown;
+    };
     let (name, git_ref) = (&text[..at], &text[at + 1..]);
     let mut parts = name.splitn(3, '/');
     let (Some(owner), Some(repo)) = (parts.next(), parts.next()) else {
@@ -167,7 +175,11 @@ pub fn secret_in_expression(inner: &str) -> Option<String> {
         {
             let rest = inner[i + 7..].trim_start();
             if let Some(name) = rest.strip_prefix('.') {
-                let name: String = name.trim_start().chars().take_while(|c| is_ident_byte(*c as u8) && c.is_ascii()).collect();
+                let name: String = name
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| is_ident_byte(*c as u8) && c.is_ascii())
+                    .collect();
                 return Some(format!("secrets.{name}"));
             }
             return Some("secrets".to_string());
@@ -211,10 +223,19 @@ pub struct StepList<'a> {
 /// an action.
 pub fn step_lists<'a>(cx: &LintContext<'a>) -> Vec<StepList<'a>> {
     if let Some(wf) = cx.workflow() {
-        return wf.jobs().map(|job| StepList { job: Some(job), steps: job.steps().collect() }).collect();
+        return wf
+            .jobs()
+            .map(|job| StepList {
+                job: Some(job),
+                steps: job.steps().collect(),
+            })
+            .collect();
     }
     if let Some(action) = cx.action() {
-        return vec![StepList { job: None, steps: action.steps().collect() }];
+        return vec![StepList {
+            job: None,
+            steps: action.steps().collect(),
+        }];
     }
     Vec::new()
 }
@@ -244,10 +265,17 @@ mod tests {
         assert_eq!(parse_uses("${{ matrix.a }}"), Uses::Unknown);
         assert_eq!(parse_uses("$/x.yml"), Uses::Unknown);
         assert_eq!(parse_uses("actions/checkout"), Uses::Unknown);
-        let Uses::Remote(r) = parse_uses("Org/Repo/sub/dir@v1") else { panic!("remote") };
-        assert_eq!((r.owner, r.repo, r.path, r.git_ref, r.ref_offset), ("Org", "Repo", Some("sub/dir"), "v1", 16));
+        let Uses::Remote(r) = parse_uses("Org/Repo/sub/dir@v1") else {
+            panic!("remote")
+        };
+        assert_eq!(
+            (r.owner, r.repo, r.path, r.git_ref, r.ref_offset),
+            ("Org", "Repo", Some("sub/dir"), "v1", 17)
+        );
         assert!(!r.is_first_party());
-        let Uses::Remote(c) = parse_uses("Actions/Checkout@v4") else { panic!("remote") };
+        let Uses::Remote(c) = parse_uses("Actions/Checkout@v4") else {
+            panic!("remote")
+        };
         assert!(c.is("actions/checkout") && c.is_first_party());
     }
 
@@ -256,7 +284,9 @@ mod tests {
         assert!(is_full_sha("0123456789abcdef0123456789abcdef01234567"));
         assert!(!is_full_sha("0123456"));
         assert!(!is_full_sha("v4"));
-        assert!(is_digest_pinned("alpine@sha256:4bcff63911fcb4448bd4fdacec207030997caf25e9bea4045fa6c8c44de311d1"));
+        assert!(is_digest_pinned(
+            "alpine@sha256:4bcff63911fcb4448bd4fdacec207030997caf25e9bea4045fa6c8c44de311d1"
+        ));
         assert!(!is_digest_pinned("alpine:3.19"));
     }
 

@@ -90,7 +90,9 @@ pub struct Pipeline {
     pub commands: Vec<Command>,
 }
 
-const WRAPPERS: &[&str] = &["sudo", "env", "time", "exec", "command", "nohup", "nice", "builtin"];
+const WRAPPERS: &[&str] = &[
+    "sudo", "env", "time", "exec", "command", "nohup", "nice", "builtin",
+];
 
 /// Words that start or continue a compound command; the command proper follows them.
 const KEYWORDS: &[&str] = &[
@@ -106,7 +108,10 @@ pub fn is_assignment(word: &str) -> bool {
     match word.split_once('=') {
         Some((name, _)) => {
             !name.is_empty()
-                && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         }
         None => false,
@@ -199,7 +204,11 @@ impl<'a> Reader<'a> {
                     if self.bytes.get(self.pos + 1) == Some(&b'>') {
                         self.read_redirection();
                     } else {
-                        self.pos += if self.bytes.get(self.pos + 1) == Some(&b'&') { 2 } else { 1 };
+                        self.pos += if self.bytes.get(self.pos + 1) == Some(&b'&') {
+                            2
+                        } else {
+                            1
+                        };
                         self.end_pipeline();
                     }
                 }
@@ -208,7 +217,11 @@ impl<'a> Reader<'a> {
                         self.pos += 2;
                         self.end_pipeline();
                     } else {
-                        self.pos += if self.bytes.get(self.pos + 1) == Some(&b'&') { 2 } else { 1 };
+                        self.pos += if self.bytes.get(self.pos + 1) == Some(&b'&') {
+                            2
+                        } else {
+                            1
+                        };
                         self.end_command();
                     }
                 }
@@ -348,7 +361,8 @@ impl<'a> Reader<'a> {
             self.pos += 1;
         }
         let op_start = self.pos;
-        while self.pos < self.bytes.len() && matches!(self.bytes[self.pos], b'>' | b'<' | b'&' | b'|' | b'-') {
+        while self.pos < self.bytes.len() && matches!(self.bytes[self.pos], b'>' | b'<' | b'&' | b'|' | b'-')
+        {
             // `>&2` and `<<-` belong to the operator; stop before `&&`.
             if self.bytes[self.pos] == b'&' && self.bytes.get(self.pos + 1) == Some(&b'&') {
                 break;
@@ -365,7 +379,9 @@ impl<'a> Reader<'a> {
         // `>&2` names its target inside the operator when followed by a digit.
         let mut target = String::new();
         if op.ends_with('&') {
-            while self.pos < self.bytes.len() && (self.bytes[self.pos].is_ascii_digit() || self.bytes[self.pos] == b'-') {
+            while self.pos < self.bytes.len()
+                && (self.bytes[self.pos].is_ascii_digit() || self.bytes[self.pos] == b'-')
+            {
                 target.push(self.bytes[self.pos] as char);
                 self.pos += 1;
             }
@@ -387,7 +403,8 @@ impl<'a> Reader<'a> {
             "<<" | "<<-" => {
                 let delimiter = target.trim().to_string();
                 if !delimiter.is_empty() {
-                    self.pending_heredocs.push((delimiter, self.pipeline.commands.len()));
+                    self.pending_heredocs
+                        .push((delimiter, self.pipeline.commands.len()));
                 }
             }
             "<<<" => {
@@ -397,7 +414,10 @@ impl<'a> Reader<'a> {
             }
             _ if op.starts_with('>') || op.starts_with("&>") => {
                 let writes_stdout = fd.is_empty() || fd == "1" || op.starts_with('&');
-                let to_log = matches!(target.as_str(), "&2" | "2" | "1" | "/dev/stderr" | "/dev/stdout" | "/dev/tty");
+                let to_log = matches!(
+                    target.as_str(),
+                    "&2" | "2" | "1" | "/dev/stderr" | "/dev/stdout" | "/dev/tty"
+                );
                 if writes_stdout && !to_log {
                     self.command.stdout_to_file = true;
                 }
@@ -413,7 +433,9 @@ impl<'a> Reader<'a> {
             let body_start = self.pos;
             let mut body_end = self.bytes.len();
             while self.pos < self.bytes.len() {
-                let line_end = self.src[self.pos..].find('\n').map_or(self.bytes.len(), |n| self.pos + n);
+                let line_end = self.src[self.pos..]
+                    .find('\n')
+                    .map_or(self.bytes.len(), |n| self.pos + n);
                 let line = self.src.get(self.pos..line_end).unwrap_or_default();
                 let next = (line_end + 1).min(self.bytes.len());
                 if line.trim() == delimiter {
@@ -466,7 +488,16 @@ mod tests {
     #[test]
     fn splits_lists_and_pipelines() {
         let got = programs("echo a | base64 -d && make; FOO=1 sudo -E ./x.sh || true\n# c\nls");
-        assert_eq!(got, vec![vec!["echo", "base64"], vec!["make"], vec!["x.sh"], vec!["true"], vec!["ls"]]);
+        assert_eq!(
+            got,
+            vec![
+                vec!["echo", "base64"],
+                vec!["make"],
+                vec!["x.sh"],
+                vec!["true"],
+                vec!["ls"]
+            ]
+        );
     }
 
     #[test]
@@ -474,7 +505,16 @@ mod tests {
         let p = pipelines("echo \"${{ a || b }}\" '$(x | y)' $(curl -s | jq) ${X:-a b}");
         assert_eq!(p.len(), 1);
         let words: Vec<_> = p[0].commands[0].words.iter().map(|w| w.raw.as_str()).collect();
-        assert_eq!(words, vec!["echo", "\"${{ a || b }}\"", "'$(x | y)'", "$(curl -s | jq)", "${X:-a b}"]);
+        assert_eq!(
+            words,
+            vec![
+                "echo",
+                "\"${{ a || b }}\"",
+                "'$(x | y)'",
+                "$(curl -s | jq)",
+                "${X:-a b}"
+            ]
+        );
     }
 
     #[test]
@@ -486,7 +526,9 @@ mod tests {
 
     #[test]
     fn redirections_decide_where_output_goes() {
-        let p = pipelines("echo a > f\necho b >&2\necho c 2>/dev/null\necho d >> \"$GITHUB_OUTPUT\"\necho e &> log");
+        let p = pipelines(
+            "echo a > f\necho b >&2\necho c 2>/dev/null\necho d >> \"$GITHUB_OUTPUT\"\necho e &> log",
+        );
         let to_file: Vec<_> = p.iter().map(|p| p.commands[0].stdout_to_file).collect();
         assert_eq!(to_file, vec![true, false, false, true, true]);
         assert_eq!(p[1].commands[0].words.len(), 2);
@@ -497,7 +539,10 @@ mod tests {
         let src = "cat <<EOF > out\nrm -rf /\nEOF\nls\ncat <<-'X'\n\tbody\n\tX\n";
         let p = pipelines(src);
         let got: Vec<_> = p.iter().map(|p| p.commands[0].program()).collect();
-        assert_eq!(got, vec![Some("cat".into()), Some("ls".into()), Some("cat".into())]);
+        assert_eq!(
+            got,
+            vec![Some("cat".into()), Some("ls".into()), Some("cat".into())]
+        );
         assert_eq!(&src[p[0].commands[0].stdin_text[0].clone()], "rm -rf /\n");
         assert!(p[0].commands[0].stdout_to_file);
         assert_eq!(&src[p[2].commands[0].stdin_text[0].clone()], "\tbody\n");
@@ -521,7 +566,18 @@ mod tests {
 
     #[test]
     fn never_panics_on_odd_input() {
-        for src in ["\"unterminated", "'x", "$(", "${", "<<", "2>", "a\\", "é > ü | ß", ">&", "cat <<E\nno end"] {
+        for src in [
+            "\"unterminated",
+            "'x",
+            "$(",
+            "${",
+            "<<",
+            "2>",
+            "a\\",
+            "é > ü | ß",
+            ">&",
+            "cat <<E\nno end",
+        ] {
             let _ = pipelines(src);
             let _ = substitutions(src);
         }
