@@ -8,6 +8,8 @@ pub static RULES: &[&dyn Rule] = &[
     &rules::yaml_duplicate_key::YamlDuplicateKey,
     &rules::yaml_limits::YamlLimits,
     &rules::unpinned_action::UnpinnedAction,
+    &rules::excessive_permissions::ExcessivePermissions,
+    &rules::missing_permissions::MissingPermissions,
 ];
 
 /// The rule with this id, for config validation and `--list-rules`.

@@ -7,6 +7,8 @@ pub mod yaml_syntax;
 pub mod security;
 pub mod shell;
 pub mod unpinned_action;
+pub mod excessive_permissions;
+pub mod missing_permissions;
 
 use super::LintContext;
 use super::finding::Finding;
