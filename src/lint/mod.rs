@@ -21,11 +21,14 @@
 //! and pushes findings built with [`LintContext::finding`], which resolves the span once.
 pub mod config;
 pub mod finding;
+pub mod fix;
+pub mod format;
 pub mod ignore;
 pub mod model;
 pub mod registry;
 pub mod rule;
 pub mod rules;
+pub mod source;
 pub mod yaml;
 
 pub use config::Config;
