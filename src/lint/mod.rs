@@ -20,6 +20,7 @@
 //! A rule reads the [`LintContext`] (source, spanned tree, typed views, config, local files)
 //! and pushes findings built with [`LintContext::finding`], which resolves the span once.
 pub mod config;
+pub mod expr;
 pub mod finding;
 pub mod fix;
 pub mod format;

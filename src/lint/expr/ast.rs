@@ -49,9 +49,14 @@ pub enum ExprKind {
         name_span: Span,
     },
     /// `recv[index]` where the index is not a string literal.
-    Index { recv: Box<Expr>, index: Box<Expr> },
+    Index {
+        recv: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `recv.*`: every element (array) or property value (object).
-    Filter { recv: Box<Expr> },
+    Filter {
+        recv: Box<Expr>,
+    },
     Call {
         name: String,
         name_span: Span,

@@ -155,6 +155,8 @@ impl Schema {
         depth: usize,
     ) {
         let Some(def) = self.definitions.get(name) else {
+            // Built-in leaf types such as `string` or `any` are not defined in the file.
+            out.push((name, inherited));
             return;
         };
         let context = def.context.clone().or(inherited);
@@ -174,6 +176,8 @@ impl Schema {
             let mut next = Vec::new();
             for (name, context) in &frontier {
                 let Some(def) = self.definitions.get(*name) else {
+                    // A built-in `any`/`sequence`/`mapping` leaf absorbs the rest of the path.
+                    next.push((*name, context.clone()));
                     continue;
                 };
                 let child = match seg {
@@ -198,7 +202,7 @@ fn schema(kind: DocumentKind) -> &'static Schema {
     static ACTION: OnceLock<Schema> = OnceLock::new();
     match kind {
         DocumentKind::Workflow => WORKFLOW.get_or_init(|| Schema::load(WORKFLOW_SCHEMA, "workflow-root")),
-        DocumentKind::Action => ACTION.get_or_init(|| Schema::load(ACTION_SCHEMA, "action-root")),
+        DocumentKind::Action => ACTION.get_or_init(|| Schema::load(ACTION_SCHEMA, "action-root-strict")),
     }
 }
 
@@ -264,7 +268,11 @@ mod tests {
         assert!(runs_on.iter().any(|x| x == "matrix"));
         let outputs = contexts(DocumentKind::Workflow, "on.workflow_call.outputs.v.value");
         assert!(outputs.iter().any(|x| x == "jobs"));
-        assert!(contexts(DocumentKind::Workflow, "run-name").iter().any(|x| x == "inputs"));
+        assert!(
+            contexts(DocumentKind::Workflow, "run-name")
+                .iter()
+                .any(|x| x == "inputs")
+        );
     }
 
     #[test]

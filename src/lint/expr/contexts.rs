@@ -106,9 +106,18 @@ pub fn github() -> Ty {
 /// `runner`: the machine running the job.
 pub fn runner() -> Ty {
     Ty::Object(Object::closed(
-        ["name", "os", "arch", "temp", "tool_cache", "debug", "environment", "workspace"]
-            .into_iter()
-            .map(|s| (s, Ty::String)),
+        [
+            "name",
+            "os",
+            "arch",
+            "temp",
+            "tool_cache",
+            "debug",
+            "environment",
+            "workspace",
+        ]
+        .into_iter()
+        .map(|s| (s, Ty::String)),
     ))
 }
 
@@ -169,10 +178,9 @@ pub struct JobOutputs {
 
 /// `needs`: exactly the jobs listed in `needs:`.
 pub fn needs(jobs: &[JobOutputs]) -> Ty {
-    Ty::Object(Object::closed(
-        jobs.iter()
-            .map(|j| (j.id.as_str(), result_object(j.outputs.as_deref(), &["result"]))),
-    ))
+    Ty::Object(Object::closed(jobs.iter().map(|j| {
+        (j.id.as_str(), result_object(j.outputs.as_deref(), &["result"]))
+    })))
 }
 
 /// `jobs` (only in `on.workflow_call.outputs.*.value`): every job of the workflow.

@@ -72,7 +72,7 @@ impl CallProblem {
 pub fn check_call(func: &Function, args: &[Arg<'_>]) -> (Ty, Vec<CallProblem>) {
     let mut problems = Vec::new();
     let name = func.name;
-    let mut no_composite = |index: usize, what: &str, problems: &mut Vec<CallProblem>| {
+    let no_composite = |index: usize, what: &str, problems: &mut Vec<CallProblem>| {
         if let Some(arg) = args.get(index)
             && arg.ty.is_composite()
         {
@@ -130,7 +130,10 @@ pub fn check_call(func: &Function, args: &[Arg<'_>]) -> (Ty, Vec<CallProblem>) {
                 Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
                     Ok(value) => Ty::from_json(&value),
                     Err(err) => {
-                        problems.push(CallProblem::at(0, format!("`fromJSON` is given invalid JSON: {err}")));
+                        problems.push(CallProblem::at(
+                            0,
+                            format!("`fromJSON` is given invalid JSON: {err}"),
+                        ));
                         Ty::Any
                     }
                 },
@@ -144,7 +147,7 @@ pub fn check_call(func: &Function, args: &[Arg<'_>]) -> (Ty, Vec<CallProblem>) {
             Ty::String
         }
         "case" => {
-            if args.len() >= 3 && args.len() % 2 == 0 {
+            if args.len() >= 3 && args.len().is_multiple_of(2) {
                 problems.push(CallProblem {
                     arg: None,
                     message: format!(
@@ -256,7 +259,11 @@ mod tests {
         assert!(check_format("{{{0}}}", 1).is_empty());
         let too_few = check_format("{0} {2}", 2);
         assert!(too_few.iter().any(|p| p.message.contains("{2}")), "{too_few:?}");
-        assert!(too_few.iter().any(|p| p.arg == Some(2) && p.message.contains("{1}")));
+        assert!(
+            too_few
+                .iter()
+                .any(|p| p.arg == Some(2) && p.message.contains("{1}"))
+        );
         let unused = check_format("hello", 1);
         assert_eq!(unused.len(), 1);
         assert_eq!(unused[0].arg, Some(1));

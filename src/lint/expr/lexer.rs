@@ -201,8 +201,9 @@ fn lex_number(src: &str, i: &mut usize) -> Result<TokenKind, ExprError> {
     }
     while j < bytes.len() {
         let b = bytes[j];
-        let prev = bytes[j - 1];
-        let exp_sign = matches!(b, b'-' | b'+') && matches!(prev, b'e' | b'E') && !is_hex_word(&src[start..j]);
+        let prev = if j > start { bytes[j - 1] } else { 0 };
+        let exp_sign =
+            matches!(b, b'-' | b'+') && matches!(prev, b'e' | b'E') && !is_hex_word(&src[start..j]);
         if b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || exp_sign {
             j += 1;
         } else {
@@ -211,12 +212,9 @@ fn lex_number(src: &str, i: &mut usize) -> Result<TokenKind, ExprError> {
     }
     let word = &src[start..j];
     *i = j;
-    parse_number(word).map(TokenKind::Number).ok_or_else(|| {
-        ExprError::new(
-            Span::new(start, j),
-            format!("invalid number literal `{word}`"),
-        )
-    })
+    parse_number(word)
+        .map(TokenKind::Number)
+        .ok_or_else(|| ExprError::new(Span::new(start, j), format!("invalid number literal `{word}`")))
 }
 
 fn is_hex_word(word: &str) -> bool {
@@ -231,7 +229,10 @@ pub fn parse_number(word: &str) -> Option<f64> {
         Some(b'+') => (false, &word[1..]),
         _ => (false, word),
     };
-    let magnitude = if let Some(hex) = unsigned.strip_prefix("0x").or_else(|| unsigned.strip_prefix("0X")) {
+    let magnitude = if let Some(hex) = unsigned
+        .strip_prefix("0x")
+        .or_else(|| unsigned.strip_prefix("0X"))
+    {
         if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }

@@ -324,7 +324,10 @@ mod tests {
 
     #[test]
     fn access_chains_filters_and_indexes() {
-        assert_eq!(ok("github.event.commits[0].message"), "github.event.commits[0].message");
+        assert_eq!(
+            ok("github.event.commits[0].message"),
+            "github.event.commits[0].message"
+        );
         assert_eq!(ok("github['event']['issue']"), "github.event.issue");
         assert_eq!(ok("github.event.*.body"), "github.event.*.body");
         assert_eq!(ok("a[*].b"), "a.*.b");

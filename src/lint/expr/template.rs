@@ -73,7 +73,10 @@ mod tests {
 
     #[test]
     fn closing_braces_inside_strings_do_not_end_the_expression() {
-        assert_eq!(inners("${{ format('}}{0}', 'it''s') }} x"), vec![" format('}}{0}', 'it''s') "]);
+        assert_eq!(
+            inners("${{ format('}}{0}', 'it''s') }} x"),
+            vec![" format('}}{0}', 'it''s') "]
+        );
         assert_eq!(inners("${{ '' }}"), vec![" '' "]);
     }
 

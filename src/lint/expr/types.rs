@@ -28,7 +28,10 @@ impl Object {
     /// A closed object with exactly these properties.
     pub fn closed<'a>(props: impl IntoIterator<Item = (&'a str, Ty)>) -> Object {
         Object {
-            props: props.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect(),
+            props: props
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
             rest: None,
         }
     }
@@ -177,8 +180,13 @@ pub fn comparison_problem(op: super::ast::BinOp, lhs: &Ty, rhs: &Ty) -> Option<S
             bad.kind_name()
         ));
     }
-    if matches!(op, super::ast::BinOp::Eq | super::ast::BinOp::Ne) && lhs.is_composite() != rhs.is_composite() {
-        let constant = if op == super::ast::BinOp::Eq { "false" } else { "true" };
+    if matches!(op, super::ast::BinOp::Eq | super::ast::BinOp::Ne) && lhs.is_composite() != rhs.is_composite()
+    {
+        let constant = if op == super::ast::BinOp::Eq {
+            "false"
+        } else {
+            "true"
+        };
         return Some(format!(
             "comparing {} with {} is always {constant}: objects and arrays only equal themselves",
             lhs.kind_name(),
@@ -197,7 +205,10 @@ mod tests {
     fn join_widens_to_any_only_when_needed() {
         assert_eq!(Ty::String.join(&Ty::String), Ty::String);
         assert_eq!(Ty::String.join(&Ty::Number), Ty::Any);
-        assert_eq!(Ty::array(Ty::Number).join(&Ty::array(Ty::Number)), Ty::array(Ty::Number));
+        assert_eq!(
+            Ty::array(Ty::Number).join(&Ty::array(Ty::Number)),
+            Ty::array(Ty::Number)
+        );
         let a = Ty::Object(Object::closed([("os", Ty::String)]));
         let b = Ty::Object(Object::closed([("os", Ty::String), ("node", Ty::Number)]));
         let Ty::Object(joined) = a.join(&b) else {
@@ -214,8 +225,14 @@ mod tests {
         assert_eq!(closed.get("other"), None);
         let open = Object::map_of(Ty::String);
         assert_eq!(open.get("ANYTHING"), Some(Ty::String));
-        assert_eq!(Object::closed([("a", Ty::Bool), ("b", Ty::Number)]).element(), Ty::Any);
-        assert_eq!(Object::map_of(Ty::String).with("x", Ty::String).element(), Ty::String);
+        assert_eq!(
+            Object::closed([("a", Ty::Bool), ("b", Ty::Number)]).element(),
+            Ty::Any
+        );
+        assert_eq!(
+            Object::map_of(Ty::String).with("x", Ty::String).element(),
+            Ty::String
+        );
     }
 
     #[test]
