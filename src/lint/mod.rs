@@ -29,6 +29,7 @@ pub mod model;
 pub mod registry;
 pub mod rule;
 pub mod rules;
+pub mod schema;
 pub mod source;
 pub mod yaml;
 

@@ -7,6 +7,7 @@ pub static RULES: &[&dyn Rule] = &[
     &rules::yaml_syntax::YamlSyntax,
     &rules::yaml_duplicate_key::YamlDuplicateKey,
     &rules::yaml_limits::YamlLimits,
+    &rules::schema::Schema,
     &rules::unpinned_action::UnpinnedAction,
     &rules::excessive_permissions::ExcessivePermissions,
     &rules::missing_permissions::MissingPermissions,

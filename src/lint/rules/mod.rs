@@ -3,6 +3,7 @@
 pub mod yaml_duplicate_key;
 pub mod yaml_limits;
 pub mod yaml_syntax;
+pub mod schema;
 
 pub mod security;
 pub mod shell;
