@@ -7,6 +7,7 @@ pub mod cli;
 pub mod context;
 pub mod error;
 pub mod grant;
+pub mod lint;
 pub mod output;
 pub mod secret;
 pub mod store;

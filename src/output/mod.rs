@@ -40,6 +40,13 @@ impl Printer {
         }
     }
 
+    /// Pre-rendered text (lint reports, diffs) on stdout, as is.
+    pub fn text(&self, text: &str) {
+        if !text.is_empty() {
+            write_stdout(text);
+        }
+    }
+
     /// A progress or notice line for humans: stderr, so stdout stays parseable.
     pub fn note(&self, line: &str) {
         eprintln!("{line}");

@@ -1,0 +1,49 @@
+//! THE list of rules: one line per rule. Order here is the order rules run in; output is
+//! sorted by position afterwards, so it does not affect what users see.
+use super::rule::Rule;
+use super::rules;
+
+pub static RULES: &[&dyn Rule] = &[
+    &rules::yaml_syntax::YamlSyntax,
+    &rules::yaml_duplicate_key::YamlDuplicateKey,
+    &rules::yaml_limits::YamlLimits,
+    &rules::schema::Schema,
+    &rules::unpinned_action::UnpinnedAction,
+    &rules::excessive_permissions::ExcessivePermissions,
+    &rules::missing_permissions::MissingPermissions,
+];
+
+/// The rule with this id, for config validation and `--list-rules`.
+pub fn find(id: &str) -> Option<&'static dyn Rule> {
+    RULES.iter().copied().find(|r| r.meta().id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn ids_are_unique_kebab_case_and_match_file_names() {
+        let mut seen = HashSet::new();
+        for rule in RULES {
+            let id = rule.meta().id;
+            assert!(seen.insert(id), "duplicate rule id {id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "rule id {id} is not kebab-case"
+            );
+            let file = format!(
+                "{}/src/lint/rules/{}.rs",
+                env!("CARGO_MANIFEST_DIR"),
+                id.replace('-', "_")
+            );
+            assert!(
+                std::path::Path::new(&file).exists(),
+                "rule {id} has no file {file}"
+            );
+            assert!(!rule.meta().summary.is_empty());
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `unpinned-action`: remote actions and reusable workflows must be pinned to a full commit
+//! SHA, and `docker://` images to a content digest, as the configured pinning policy asks
+//! (`off`, `third-party` — the default, where `actions/*` and `github/*` are first-party —
+//! or `all`). Local `./` references are the repository's own code and always fine.
+use super::security::{Uses, is_digest_pinned, is_full_sha, parse_uses};
+use crate::lint::LintContext;
+use crate::lint::config::PinPolicy;
+use crate::lint::finding::{Finding, Severity};
+use crate::lint::rule::{Applies, Rule, RuleMeta};
+use crate::lint::yaml::Node;
+
+pub struct UnpinnedAction;
+
+static META: RuleMeta = RuleMeta {
+    id: "unpinned-action",
+    severity: Severity::Error,
+    summary: "Checks that actions and reusable workflows are pinned to a full commit SHA and docker images to a digest.",
+    applies: Applies::Both,
+    fixable: false,
+};
+
+impl Rule for UnpinnedAction {
+    fn meta(&self) -> &'static RuleMeta {
+        &META
+    }
+
+    fn check(&self, cx: &LintContext<'_>, out: &mut Vec<Finding>) {
+        let policy = cx.config.pinning;
+        if policy == PinPolicy::Off {
+            return;
+        }
+        let mut uses_nodes: Vec<&Node> = Vec::new();
+        if let Some(wf) = cx.workflow() {
+            for job in wf.jobs() {
+                uses_nodes.extend(job.uses());
+                uses_nodes.extend(job.steps().filter_map(|s| s.uses()));
+            }
+        } else if let Some(action) = cx.action() {
+            uses_nodes.extend(action.steps().filter_map(|s| s.uses()));
+        }
+        for node in uses_nodes {
+            let Some(text) = node.as_str() else { continue };
+            if let Some(f) = check_uses(cx, node, text, policy) {
+                out.push(f);
+            }
+        }
+    }
+}
+
+fn check_uses(cx: &LintContext<'_>, node: &Node, text: &str, policy: PinPolicy) -> Option<Finding> {
+    match parse_uses(text) {
+        Uses::Local | Uses::Unknown => None,
+        Uses::Docker(image) => {
+            if is_digest_pinned(image) {
+                return None;
+            }
+            let message = format!(
+                "docker image `{image}` is not pinned by digest; its tag can be re-pushed with different content"
+            );
+            Some(
+                cx.finding(&META, node.span, message)
+                    .help("pin the image by digest: `docker://<image>@sha256:<digest>` (see `docker buildx imagetools inspect <image>`)"),
+            )
+        }
+        Uses::Remote(remote) => {
+            if is_full_sha(remote.git_ref) || (policy == PinPolicy::ThirdParty && remote.is_first_party()) {
+                return None;
+            }
+            let what = if remote.path.is_some_and(|p| p.starts_with(".github/workflows/")) {
+                "reusable workflow"
+            } else {
+                "action"
+            };
+            let git_ref = remote.git_ref;
+            let why = describe_ref(git_ref);
+            let message = format!(
+                "{what} `{}` is not pinned to a full commit SHA: {why}",
+                text.trim()
+            );
+            let span = cx.locate(node, remote.ref_offset, git_ref.len());
+            let name = match remote.path {
+                Some(path) => format!("{}/{path}", remote.slug()),
+                None => remote.slug(),
+            };
+            let help = format!(
+                "pin the commit and keep the version as a comment: `{name}@<40-hex commit SHA> # {git_ref}` (tools such as `pinact` or `ratchet` do this)"
+            );
+            Some(cx.finding(&META, span, message).help(help))
+        }
+    }
+}
+
+/// Why a non-SHA ref is a moving target, in words that fit the ref.
+fn describe_ref(git_ref: &str) -> String {
+    let hexish = git_ref.bytes().all(|b| b.is_ascii_hexdigit());
+    if hexish && git_ref.len() >= 7 {
+        return format!(
+            "`{git_ref}` is an abbreviated SHA; only a full 40-character SHA is an immutable pin"
+        );
+    }
+    let tag_like = git_ref
+        .strip_prefix('v')
+        .unwrap_or(git_ref)
+        .starts_with(|c: char| c.is_ascii_digit());
+    if tag_like {
+        format!("the tag `{git_ref}` can be moved to different code at any time")
+    } else {
+        format!("`{git_ref}` is a branch or tag that can point to different code at any time")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lint::NoLocalFiles;
+    use crate::lint::config::{Config, PinPolicy};
+    use crate::lint::testing::{lint, lint_with};
+
+    const WF: &str = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: docker/login-action@v3\n      - uses: o/r@0123456789abcdef0123456789abcdef01234567\n      - uses: ./local\n      - uses: docker://alpine:3\n      - uses: \"o/r@main\"\n  b:\n    uses: o/w/.github/workflows/x.yml@v1\n";
+
+    #[test]
+    fn third_party_policy_flags_tags_branches_and_images() {
+        let got = lint("wf.yml", WF, "unpinned-action");
+        let at: Vec<_> = got.iter().map(|(l, c, _)| (*l, *c)).collect();
+        assert_eq!(at, vec![(7, 35), (10, 15), (11, 20), (13, 39)], "{got:?}");
+        assert!(got[0].2.contains("tag `v3`"));
+        assert!(got[1].2.contains("docker image `alpine:3`"));
+        assert!(got[2].2.contains("branch or tag"));
+        assert!(got[3].2.starts_with("reusable workflow"));
+    }
+
+    #[test]
+    fn policy_all_includes_first_party_and_off_disables() {
+        let all = Config {
+            pinning: PinPolicy::All,
+            ..Config::default()
+        };
+        assert_eq!(
+            lint_with("wf.yml", WF, "unpinned-action", &all, &NoLocalFiles).len(),
+            5
+        );
+        let off = Config {
+            pinning: PinPolicy::Off,
+            ..Config::default()
+        };
+        assert!(lint_with("wf.yml", WF, "unpinned-action", &off, &NoLocalFiles).is_empty());
+    }
+
+    #[test]
+    fn composite_actions_are_checked_and_short_shas_explained() {
+        let src = "name: x\ndescription: y\nruns:\n  using: composite\n  steps:\n    - uses: o/r@abc1234\n";
+        let got = lint("action.yml", src, "unpinned-action");
+        assert_eq!(got.len(), 1);
+        assert!(got[0].2.contains("abbreviated SHA"), "{got:?}");
+    }
+}
