@@ -4,6 +4,7 @@
 //! `cli` parses and renders; `ops` decides; `grant`, `policy`, `audit` are pure;
 //! `store` and the target adapters do I/O behind traits.
 pub mod cli;
+pub mod config;
 pub mod context;
 pub mod error;
 pub mod grant;
