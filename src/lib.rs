@@ -9,5 +9,6 @@ pub mod context;
 pub mod error;
 pub mod grant;
 pub mod output;
+pub mod process;
 pub mod secret;
 pub mod store;
