@@ -3,6 +3,7 @@
 //! The layers (see `docs/architecture.md`) point downward only:
 //! `cli` parses and renders; `ops` decides; `grant`, `policy`, `audit` are pure;
 //! `store` and the target adapters do I/O behind traits.
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod context;
