@@ -82,23 +82,17 @@ impl ProjectConfig {
     /// The environment called `name`, or `AUTOSD-ENV-INVALID` naming the known ones:
     /// an unknown name is never treated as non-production.
     pub fn environment(&self, name: &str) -> Result<&Environment> {
-        self.environments
-            .iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::EnvInvalid,
-                    format!(
-                        "environment `{name}` is not one of project `{}`'s environments ({})",
-                        self.project,
-                        self.environment_names().join(", ")
-                    ),
-                )
-                .hint(format!(
-                    "environments are declared in {}",
-                    self.path.display()
-                ))
-            })
+        self.environments.iter().find(|e| e.name == name).ok_or_else(|| {
+            Error::new(
+                ErrorCode::EnvInvalid,
+                format!(
+                    "environment `{name}` is not one of project `{}`'s environments ({})",
+                    self.project,
+                    self.environment_names().join(", ")
+                ),
+            )
+            .hint(format!("environments are declared in {}", self.path.display()))
+        })
     }
 
     pub fn environment_names(&self) -> Vec<&str> {
@@ -213,11 +207,7 @@ fn line_of<T>(s: &Spanned<T>) -> u64 {
     s.referenced.line().max(1)
 }
 
-fn validate(
-    raw: RawConfig,
-    path: &Path,
-    root: &Path,
-) -> std::result::Result<ProjectConfig, Vec<Problem>> {
+fn validate(raw: RawConfig, path: &Path, root: &Path) -> std::result::Result<ProjectConfig, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut problem = |line: u64, message: String| problems.push(Problem { line, message });
 
@@ -312,16 +302,15 @@ fn default_environment(name: &str, line: u64) -> Environment {
         production,
         require_grant: production,
         require_grant_explicit: false,
-        target: TargetSettings { line, ..TargetSettings::default() },
+        target: TargetSettings {
+            line,
+            ..TargetSettings::default()
+        },
         line,
     }
 }
 
-fn environment(
-    name: &str,
-    line: u64,
-    raw: RawEnvironment,
-) -> std::result::Result<Environment, Vec<Problem>> {
+fn environment(name: &str, line: u64, raw: RawEnvironment) -> std::result::Result<Environment, Vec<Problem>> {
     let mut problems = Vec::new();
     let production = raw
         .production
@@ -390,8 +379,7 @@ fn state(raw: RawState) -> std::result::Result<StateSettings, Vec<Problem>> {
                 None => {
                     problems.push(Problem {
                         line: line_of(&raw.backend),
-                        message: "`backend: git` needs `remote:` (the URL of the state repository)"
-                            .into(),
+                        message: "`backend: git` needs `remote:` (the URL of the state repository)".into(),
                     });
                     String::new()
                 }

@@ -51,8 +51,8 @@ fn environments_default_when_absent() {
 
 #[test]
 fn an_empty_environment_takes_the_defaults_for_its_name() {
-    let config = parse_str("version: 1\nproject: p\nenvironments:\n  production:\n  preview:\n")
-        .expect("valid");
+    let config =
+        parse_str("version: 1\nproject: p\nenvironments:\n  production:\n  preview:\n").expect("valid");
     assert!(config.environment("production").expect("env").production);
     assert!(!config.environment("preview").expect("env").production);
 }
@@ -60,7 +60,10 @@ fn an_empty_environment_takes_the_defaults_for_its_name() {
 #[test]
 fn unknown_field_names_its_line() {
     let m = message("version: 1\nproject: p\nenvironments:\n  dev:\n    prodution: false\n");
-    assert!(m.starts_with(".autosd/config.yml:5: unknown field `prodution`"), "{m}");
+    assert!(
+        m.starts_with(".autosd/config.yml:5: unknown field `prodution`"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -83,7 +86,10 @@ fn all_validation_problems_are_reported_with_lines() {
     assert_eq!(lines.len(), 5, "{m}");
     assert!(lines[0].starts_with(".autosd/config.yml:1: version 2"), "{m}");
     assert!(lines[1].starts_with(".autosd/config.yml:2: project id"), "{m}");
-    assert!(lines[2].starts_with(".autosd/config.yml:4: environment name `Prod`"), "{m}");
+    assert!(
+        lines[2].starts_with(".autosd/config.yml:4: environment name `Prod`"),
+        "{m}"
+    );
     assert!(lines[3].contains(":6: environment `prod` is production"), "{m}");
     assert!(lines[4].contains(":8: unknown state backend `s3`"), "{m}");
 }
