@@ -158,6 +158,17 @@ impl AuditLog {
         Ok(plan.appended)
     }
 
+    /// `(size, head hash)` of the log: the last complete record's seq and hash, read from the
+    /// tail only (cheap at any size). The last record must verify on its own.
+    pub fn head(&self) -> Result<(u64, String)> {
+        let (bytes, whole) = match &self.sink {
+            Sink::File { path, .. } => read_tail(path)?,
+            Sink::Store { store, key } => (store.read(key)?.unwrap_or_default(), true),
+        };
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        last_complete(&bytes[..end], whole)
+    }
+
     /// The whole log as bytes (empty if it does not exist yet).
     pub fn read_all(&self) -> Result<Vec<u8>> {
         match &self.sink {
@@ -213,27 +224,7 @@ fn plan_append_tail(
         return Err(tampered("the end of the audit log holds no complete record"));
     }
     let torn = &tail[end..];
-    let complete = &tail[..end];
-    let (mut seq, mut prev) = match complete[..complete.len().saturating_sub(1)]
-        .rsplit(|&b| b == b'\n')
-        .next()
-        .filter(|l| !l.is_empty())
-    {
-        None if whole => (0, GENESIS_PREV.to_string()),
-        None => return Err(tampered("the end of the audit log holds no complete record")),
-        Some(last) => {
-            let seq = serde_json::from_slice::<SeqOnly>(last)
-                .map_err(|_| tampered("the last audit record cannot be read"))?
-                .seq;
-            let prev_of_last = prev_field(last).unwrap_or_default();
-            let hash = check_line(last, seq, &prev_of_last).map_err(|reason| {
-                tampered(&format!(
-                    "the last audit record (seq {seq}) does not verify: {reason}"
-                ))
-            })?;
-            (seq, hash)
-        }
-    };
+    let (mut seq, mut prev) = last_complete(&tail[..end], whole)?;
     let mut bytes = Vec::new();
     if !torn.is_empty() {
         let repair = AuditEvent::new("audit.torn-tail-discarded", Phase::Event)
@@ -266,6 +257,48 @@ fn plan_append_tail(
             hash: r.hash,
         },
     })
+}
+
+/// Seq and hash of the last record in `complete` (bytes ending on a newline, or empty).
+/// `whole` says `complete` starts at the beginning of the log.
+fn last_complete(complete: &[u8], whole: bool) -> Result<(u64, String)> {
+    match complete[..complete.len().saturating_sub(1)]
+        .rsplit(|&b| b == b'\n')
+        .next()
+        .filter(|l| !l.is_empty())
+    {
+        None if whole => Ok((0, GENESIS_PREV.to_string())),
+        None => Err(tampered("the end of the audit log holds no complete record")),
+        Some(last) => {
+            let seq = serde_json::from_slice::<SeqOnly>(last)
+                .map_err(|_| tampered("the last audit record cannot be read"))?
+                .seq;
+            let prev_of_last = prev_field(last).unwrap_or_default();
+            let hash = check_line(last, seq, &prev_of_last).map_err(|reason| {
+                tampered(&format!(
+                    "the last audit record (seq {seq}) does not verify: {reason}"
+                ))
+            })?;
+            Ok((seq, hash))
+        }
+    }
+}
+
+/// The last bytes of the log file (enough for the last record and a torn line after it), and
+/// whether they are the whole file.
+fn read_tail(path: &Path) -> Result<(Vec<u8>, bool)> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), true)),
+        Err(e) => return Err(Error::io("read", path, &e)),
+    };
+    let len = file.metadata().map_err(|e| Error::io("stat", path, &e))?.len();
+    let window = len.min(2 * MAX_LINE_BYTES as u64 + 2);
+    let mut tail = vec![0u8; window as usize];
+    file.seek(SeekFrom::Start(len - window))
+        .and_then(|_| file.read_exact(&mut tail))
+        .map_err(|e| Error::io("read", path, &e))?;
+    Ok((tail, window == len))
 }
 
 /// The `prev` a line claims, read without a full parse (the hash check covers the rest).

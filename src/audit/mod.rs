@@ -15,6 +15,7 @@
 //! re-chained (new `seq` and `prev`) on top of the fresh tip and pushed again. That keeps one
 //! valid chain across all writers, at the price of one push per record; the intent is
 //! "durable" once its commit is on the remote, which is the fail-closed point in CI.
+pub mod checkpoint;
 pub mod log;
 pub mod record;
 pub mod verify;
