@@ -1,5 +1,6 @@
 //! Command-line layer: clap types, dispatch and rendering. It parses and renders only;
 //! decisions live in `ops` and the pure modules.
+mod audit;
 mod logging;
 mod preauth;
 
@@ -45,6 +46,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Keys, signed preauthorization grants and revocation
     Preauth(preauth::PreauthArgs),
+    /// Show and verify the tamper-evident audit trail
+    Audit(audit::AuditArgs),
 }
 
 /// Entry point for `main`: every exit code comes from here.
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
     tracing::info!(command = ?std::mem::discriminant(&cli.command), "autosd start");
     let result = match cli.command {
         Command::Preauth(args) => preauth::run(&ctx, &printer, args),
+        Command::Audit(args) => audit::run(&ctx, &printer, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
