@@ -66,6 +66,7 @@ error_codes! {
     ConfirmRequired = ("AUTOSD-CONFIRM-REQUIRED", 22, User, "A destructive action needs confirmation: no TTY and no --force."),
     Halted = ("AUTOSD-HALTED", 23, User, "The project is halted by its kill switch."),
     ConfirmDeclined = ("AUTOSD-CONFIRM-DECLINED", 24, User, "A destructive action was not confirmed at the prompt; nothing was done."),
+    ConfigExists = ("AUTOSD-CONFIG-EXISTS", 25, User, "The project file already exists; `autosd init --force` replaces it."),
     AuditUnwritable = ("AUTOSD-AUDIT-UNWRITABLE", 30, Environment, "The audit log cannot be written (read-only, full, locked out); nothing was done."),
     AuditTampered = ("AUTOSD-AUDIT-TAMPERED", 31, Environment, "The audit log fails verification: a record was edited, deleted, reordered or inserted."),
     AuditTornTail = ("AUTOSD-AUDIT-TORN-TAIL", 32, Environment, "The last line of the audit log is half-written (a crash during an append); every earlier record verifies."),

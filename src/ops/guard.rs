@@ -244,9 +244,14 @@ impl<'d> Guard<'d> {
             Ok(r) => r,
             Err(e) => return Err(Box::new((e, grant))),
         };
-        let halted = match self.halts.halted(&config.project) {
-            Ok(h) => h,
-            Err(e) => return Err(Box::new((e, grant))),
+        // Operations the kill switch does not apply to (resume) skip the read, so a corrupt
+        // halt record can be repaired by the gated resume.
+        let halted = match req.op.halt_rule() {
+            policy::HaltRule::Unaffected => None,
+            _ => match self.halts.halted(&config.project) {
+                Ok(h) => h,
+                Err(e) => return Err(Box::new((e, grant))),
+            },
         };
         if let Err(e) = policy::check_halt(config, &request, halted.as_deref(), claims) {
             return Err(Box::new((e, grant)));
@@ -301,7 +306,10 @@ impl<'d> Guard<'d> {
             self.grants
                 .verify(token, (self.clock)(), &self.config.project, req.env)?;
         }
-        let halted = self.halts.halted(&self.config.project)?;
+        let halted = match req.op.halt_rule() {
+            policy::HaltRule::Unaffected => None,
+            _ => self.halts.halted(&self.config.project)?,
+        };
         let claims = granted.grant.as_ref().map(|g| &g.claims);
         policy::check_halt(self.config, &request(req), halted.as_deref(), claims)
     }

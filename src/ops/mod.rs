@@ -2,3 +2,4 @@
 //! gate; `halt` is the kill switch (setting it needs nothing, lifting it is gated).
 pub mod guard;
 pub mod halt;
+pub mod live;
