@@ -3,11 +3,16 @@
 //! The layers (see `docs/architecture.md`) point downward only:
 //! `cli` parses and renders; `ops` decides; `grant`, `policy`, `audit` are pure;
 //! `store` and the target adapters do I/O behind traits.
+pub mod audit;
 pub mod cli;
+pub mod config;
 pub mod context;
 pub mod error;
 pub mod grant;
 pub mod lint;
+pub mod ops;
 pub mod output;
+pub mod policy;
+pub mod process;
 pub mod secret;
 pub mod store;
