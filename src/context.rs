@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Variables autosd reads. Anything else in the environment is ignored.
 const WATCHED_VARS: &[&str] = &[
     "AUTOSD_HOME",
+    "AUTOSD_CI_MIRROR",
     "CI",
     "GITHUB_ACTIONS",
     "GITHUB_ACTOR",

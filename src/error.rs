@@ -74,6 +74,14 @@ error_codes! {
     StateUnreachable = ("AUTOSD-STATE-UNREACHABLE", 34, Environment, "The git state remote cannot be reached; the operation did not proceed."),
     StateConflict = ("AUTOSD-STATE-CONFLICT", 35, Environment, "The git state branch kept moving under us; the push was rejected on every bounded retry."),
     StateGit = ("AUTOSD-STATE-GIT", 36, Environment, "git failed for the state store (not installed, timed out or refused the change)."),
+    GithubForbidden = ("AUTOSD-GITHUB-FORBIDDEN", 65, Environment, "The GitHub API refused the request (403): the token lacks a permission, which the message names."),
+    GithubRejected = ("AUTOSD-GITHUB-REJECTED", 66, User, "The GitHub API rejected the request as unprocessable (422): unknown ref, SHA or environment."),
+    GithubUnavailable = ("AUTOSD-GITHUB-UNAVAILABLE", 67, Environment, "The GitHub API could not be reached or kept failing (5xx) after bounded retries."),
+    GithubContextMissing = ("AUTOSD-GITHUB-CONTEXT-MISSING", 68, Environment, "A GitHub Actions variable or the token the operation needs is missing or malformed."),
+    GithubUnauthorized = ("AUTOSD-GITHUB-UNAUTHORIZED", 69, Environment, "The GitHub API did not accept the token (401): expired, revoked or not a token."),
+    FactoryGateFailed = ("AUTOSD-FACTORY-GATE-FAILED", 80, User, "verify-factory: at least one gate failed; both reports name it."),
+    CiStageFailed = ("AUTOSD-CI-STAGE-FAILED", 81, User, "ci mirror: a stage of ci/run_ci.sh failed; the message names the stage."),
+    GeneratorInputInvalid = ("AUTOSD-GENERATOR-INPUT-INVALID", 82, User, "The workflow generator's input (project file or .autosd/workflows.yml) is not valid."),
     Internal = ("AUTOSD-INTERNAL", 70, Bug, "autosd hit a bug; please report it with autosd.log."),
 }
 

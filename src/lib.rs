@@ -8,6 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod factory;
+pub mod github;
 pub mod grant;
 pub mod lint;
 pub mod ops;

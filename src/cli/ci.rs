@@ -26,6 +26,8 @@ pub struct CiArgs {
 pub enum CiCommand {
     /// Lint GitHub Actions workflows and action metadata (docs/lint.md)
     LintWorkflows(LintArgs),
+    /// Run ci/run_ci.sh the way CI does and name the failing stage
+    Mirror(super::factory::MirrorArgs),
 }
 
 /// What was typed for `lint-workflows`; resolved into a run by [`lint_workflows`].
@@ -76,6 +78,7 @@ impl From<CliSeverity> for Severity {
 pub fn run(ctx: &Context, printer: &Printer, args: CiArgs) -> Result<()> {
     match args.command {
         CiCommand::LintWorkflows(a) => lint_workflows(ctx, printer, a),
+        CiCommand::Mirror(a) => super::factory::ci_mirror(ctx, printer, a),
     }
 }
 

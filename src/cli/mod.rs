@@ -1,8 +1,9 @@
 //! Command-line layer: clap types, dispatch and rendering. It parses and renders only;
 //! decisions live in `ops` and the pure modules.
-mod ci;
 mod audit;
+mod ci;
 mod confirm;
+mod factory;
 mod logging;
 mod policy;
 mod preauth;
@@ -64,6 +65,10 @@ pub enum Command {
     Policy(policy::PolicyArgs),
     /// Show and verify the tamper-evident audit trail
     Audit(audit::AuditArgs),
+    /// Render autosd's GitHub workflows for a project file
+    Generate(factory::GenerateArgs),
+    /// The release gate: generator conformance, lint and CI mirror; writes both reports
+    VerifyFactory(factory::VerifyFactoryArgs),
 }
 
 /// Entry point for `main`: every exit code comes from here.
@@ -85,6 +90,8 @@ pub fn main() -> ExitCode {
         Command::Status(args) => project::status(&ctx, &printer, args),
         Command::Policy(args) => policy::run(&ctx, &printer, args),
         Command::Audit(args) => audit::run(&ctx, &printer, args),
+        Command::Generate(args) => factory::generate(&ctx, &printer, args),
+        Command::VerifyFactory(args) => factory::verify_factory(&ctx, &printer, cli.global.verbose, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
