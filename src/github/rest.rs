@@ -143,7 +143,15 @@ impl GithubClient {
                 format!("GITHUB_API_URL `{api_url}` is not an http(s) URL"),
             ));
         }
+        // octocrab attaches the token only to requests for its base URI's host.
         let octo = octocrab::Octocrab::builder()
+            .base_uri(api_url.as_str())
+            .map_err(|e| {
+                Error::new(
+                    ErrorCode::GithubContextMissing,
+                    format!("GITHUB_API_URL `{api_url}` is not a valid URL: {e}"),
+                )
+            })?
             .personal_token(token.expose().clone())
             .set_connect_timeout(Some(Duration::from_secs(10)))
             .set_read_timeout(Some(Duration::from_secs(30)))
