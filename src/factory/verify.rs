@@ -457,8 +457,10 @@ pub fn verify(opts: &VerifyOptions) -> Result<Verification> {
             skipped_gate("skipped: already running inside `autosd ci mirror`"),
             None,
         )
+    } else if opts.mirror_stages.as_ref().is_some_and(Vec::is_empty) {
+        (skipped_gate("skipped: --no-mirror"), None)
     } else if stages.is_empty() {
-        (skipped_gate("skipped: no ci stages declared or selected"), None)
+        (skipped_gate("skipped: the fixtures declare no ci stages"), None)
     } else if !root.join(mirror::SCRIPT).is_file() {
         (
             GateReport {

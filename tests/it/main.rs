@@ -3,3 +3,4 @@ mod audit;
 mod common;
 mod factory;
 mod github_api;
+mod action_act;
