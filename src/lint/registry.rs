@@ -11,6 +11,11 @@ pub static RULES: &[&dyn Rule] = &[
     &rules::unpinned_action::UnpinnedAction,
     &rules::excessive_permissions::ExcessivePermissions,
     &rules::missing_permissions::MissingPermissions,
+    &rules::expression_syntax::ExpressionSyntax,
+    &rules::expression_type::ExpressionType,
+    &rules::context_availability::ContextAvailability,
+    &rules::undefined_reference::UndefinedReference,
+    &rules::template_injection::TemplateInjection,
 ];
 
 /// The rule with this id, for config validation and `--list-rules`.

@@ -25,6 +25,9 @@ pub struct Problem {
     pub kind: ProblemKind,
     pub span: Span,
     pub message: String,
+    /// The name may be missing by design (a key that only some matrix rows' objects
+    /// have): worth a warning, not an error.
+    pub soft: bool,
 }
 
 /// Type-checks `expr`; returns its type and every problem found.
@@ -59,7 +62,12 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn report(&mut self, kind: ProblemKind, span: Span, message: String) {
-        self.problems.push(Problem { kind, span, message });
+        self.problems.push(Problem {
+            kind,
+            span,
+            message,
+            soft: false,
+        });
     }
 
     fn ty(&mut self, expr: &Expr) -> Typed {
@@ -182,6 +190,12 @@ impl Checker<'_> {
                 None => {
                     let message = undefined_property_message(recv, &object, name);
                     self.report(ProblemKind::Undefined, name_span, message);
+                    let path = recv.access_path().unwrap_or_default();
+                    if path.len() >= 2 && path[0] == "matrix"
+                        && let Some(last) = self.problems.last_mut()
+                    {
+                        last.soft = true;
+                    }
                     Typed::plain(Ty::Any)
                 }
             },

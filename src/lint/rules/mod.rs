@@ -10,6 +10,12 @@ pub mod shell;
 pub mod unpinned_action;
 pub mod excessive_permissions;
 pub mod missing_permissions;
+pub mod expr_sites;
+pub mod expression_syntax;
+pub mod expression_type;
+pub mod context_availability;
+pub mod undefined_reference;
+pub mod template_injection;
 
 use super::LintContext;
 use super::finding::Finding;
