@@ -47,12 +47,15 @@ impl Rule for ContextAvailability {
     fn check(&self, cx: &LintContext<'_>, out: &mut Vec<Finding>) {
         let exprs = collect(cx);
         for site in &exprs.sites {
-            for problem in site.problems().into_iter().filter(|p| p.kind == ProblemKind::Availability) {
+            for problem in site
+                .problems()
+                .into_iter()
+                .filter(|p| p.kind == ProblemKind::Availability)
+            {
                 let message = format!("{} (at `{}`)", problem.message, key_name(&site.path));
-                out.push(
-                    cx.finding(&META, site.span_of(cx, problem.span), message)
-                        .help("see https://docs.github.com/actions/reference/contexts-reference#context-availability"),
-                );
+                out.push(cx.finding(&META, site.span_of(cx, problem.span), message).help(
+                    "see https://docs.github.com/actions/reference/contexts-reference#context-availability",
+                ));
             }
         }
     }
@@ -68,7 +71,11 @@ mod tests {
         let found = lint(".github/workflows/x.yml", src, "context-availability");
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].0, found[0].1), (4, 9));
-        assert!(found[0].2.contains("`secrets`") && found[0].2.contains("jobs.<job_id>.if"), "{}", found[0].2);
+        assert!(
+            found[0].2.contains("`secrets`") && found[0].2.contains("jobs.<job_id>.if"),
+            "{}",
+            found[0].2
+        );
     }
 
     #[test]

@@ -7,8 +7,9 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::lint::expr::availability::{Availability, DocumentKind, Seg, availability};
+use crate::lint::LintContext;
 use crate::lint::expr::ast::Expr;
+use crate::lint::expr::availability::{Availability, DocumentKind, Seg, availability};
 use crate::lint::expr::check::{Problem, check};
 use crate::lint::expr::contexts::{self, JobOutputs, Scope};
 use crate::lint::expr::parser::parse;
@@ -18,7 +19,6 @@ use crate::lint::expr::{ExprError, Span as ExprSpan};
 use crate::lint::finding::Span;
 use crate::lint::model::{FileKind, Workflow};
 use crate::lint::yaml::{Node, NodeKind, ScalarValue, Style};
-use crate::lint::LintContext;
 
 /// One step of the key path to a scalar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +53,13 @@ impl Site<'_> {
     /// `jobs.<id>.steps[i]` or `runs.steps[i]`: the step index, when the site is in a step.
     pub fn step_index(&self) -> Option<usize> {
         match self.path.as_slice() {
-            [PathSeg::Key("jobs"), _, PathSeg::Key("steps"), PathSeg::Index(i), ..]
+            [
+                PathSeg::Key("jobs"),
+                _,
+                PathSeg::Key("steps"),
+                PathSeg::Index(i),
+                ..,
+            ]
             | [PathSeg::Key("runs"), PathSeg::Key("steps"), PathSeg::Index(i), ..] => Some(*i),
             _ => None,
         }
@@ -146,7 +152,8 @@ fn visit_scalar<'a>(
     let Some(scalar) = node.as_scalar() else { return };
     let condition = is_condition_key(path);
     let text = scalar.text.as_str();
-    if !text.contains("${{") && !(condition && scalar.value() == ScalarValue::String) {
+    let evaluated = text.contains("${{") || (condition && scalar.value() == ScalarValue::String);
+    if !evaluated {
         return;
     }
     let segs: Vec<Seg<'_>> = path
@@ -157,7 +164,9 @@ fn visit_scalar<'a>(
         })
         .collect();
     // Keys without a context list do not evaluate expressions: nothing to check there.
-    let Some(avail) = availability(kind, &segs) else { return };
+    let Some(avail) = availability(kind, &segs) else {
+        return;
+    };
     let scope = scopes.at(path);
     let mut push = |inner: ExprSpan, whole: Option<ExprSpan>| {
         let parsed = parse(&text[inner.start..inner.end]);
@@ -246,7 +255,10 @@ impl Scopes {
                 if needs_is_static {
                     scope.set("needs", contexts::needs(&needs));
                 }
-                scope.set("matrix", matrix_type(job.get("strategy").and_then(|s| s.get("matrix"))));
+                scope.set(
+                    "matrix",
+                    matrix_type(job.get("strategy").and_then(|s| s.get("matrix"))),
+                );
                 let steps = step_ids(job.get("steps"));
                 jobs.push(JobScope {
                     id: job.id().to_string(),
@@ -261,7 +273,10 @@ impl Scopes {
                 .unwrap_or_default();
             let loose_inputs = action.inputs().is_some_and(|i| i.as_map().is_none());
             if !loose_inputs {
-                base.set("inputs", contexts::inputs(names.into_iter().map(|n| (n, Ty::String))));
+                base.set(
+                    "inputs",
+                    contexts::inputs(names.into_iter().map(|n| (n, Ty::String))),
+                );
             }
             action_steps = Some(step_ids(root.get("runs").and_then(|r| r.get("steps"))));
         }
@@ -287,7 +302,12 @@ impl Scopes {
                 scope.set("steps", steps_type(visible));
                 Rc::new(scope)
             }
-            [PathSeg::Key("on"), PathSeg::Key("workflow_call"), PathSeg::Key("outputs"), ..] => {
+            [
+                PathSeg::Key("on"),
+                PathSeg::Key("workflow_call"),
+                PathSeg::Key("outputs"),
+                ..,
+            ] => {
                 let mut scope = self.base.clone();
                 scope.set("jobs", contexts::jobs(&self.all_jobs));
                 Rc::new(scope)
@@ -351,8 +371,12 @@ fn workflow_inputs(wf: &Workflow<'_>) -> Ty {
     }
     let mut object = Object::closed([]);
     for event in ["workflow_dispatch", "workflow_call"] {
-        let Some((_, Some(config))) = wf.event(event) else { continue };
-        let Some(inputs) = config.get("inputs") else { continue };
+        let Some((_, Some(config))) = wf.event(event) else {
+            continue;
+        };
+        let Some(inputs) = config.get("inputs") else {
+            continue;
+        };
         if inputs.as_map().is_none() && !inputs.is_null() {
             return Ty::any_object();
         }
@@ -544,7 +568,11 @@ fn flow(src: &[u8], start: usize, quote: Option<u8>, out: &mut Decoded<'_>) -> O
                 let e = *src.get(i + 1)?;
                 if e == b'\n' || e == b'\r' {
                     i += 1;
-                    i += if src.get(i) == Some(&b'\r') && src.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                    i += if src.get(i) == Some(&b'\r') && src.get(i + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    };
                     while matches!(src.get(i), Some(b' ' | b'\t')) {
                         i += 1;
                     }
@@ -574,7 +602,11 @@ fn flow(src: &[u8], start: usize, quote: Option<u8>, out: &mut Decoded<'_>) -> O
                 let first = i;
                 let mut breaks = 0;
                 loop {
-                    i += if src[i] == b'\r' && src.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                    i += if src[i] == b'\r' && src.get(i + 1) == Some(&b'\n') {
+                        2
+                    } else {
+                        1
+                    };
                     breaks += 1;
                     while matches!(src.get(i), Some(b' ' | b'\t')) {
                         i += 1;
@@ -638,7 +670,10 @@ fn block(src: &[u8], start: usize, folded: bool, out: &mut Decoded<'_>) -> Optio
     let mut i = line_start(start.min(src.len()));
     while i > 0 {
         let prev = line_start(i - 1);
-        if !src[prev..i - 1].iter().all(|&b| b == b' ' || b == b'\t' || b == b'\r') {
+        if !src[prev..i - 1]
+            .iter()
+            .all(|&b| b == b' ' || b == b'\t' || b == b'\r')
+        {
             break;
         }
         i = prev;
@@ -646,8 +681,15 @@ fn block(src: &[u8], start: usize, folded: bool, out: &mut Decoded<'_>) -> Optio
     let mut lines = Vec::new();
     let mut at = i;
     while at < src.len() {
-        let end = src[at..].iter().position(|&b| b == b'\n').map_or(src.len(), |p| at + p);
-        let content_end = if end > at && src[end - 1] == b'\r' { end - 1 } else { end };
+        let end = src[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(src.len(), |p| at + p);
+        let content_end = if end > at && src[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
         lines.push((at, content_end));
         at = end + 1;
     }
@@ -738,7 +780,12 @@ mod tests {
         for (key, needle) in [("a", "${{ x }}"), ("b", "${{ y }}"), ("c", "${{ z }}")] {
             let map = roundtrip(yaml, key);
             let file = ParsedFile::parse(yaml.as_bytes());
-            let value = file.yaml.root().and_then(|r| r.get(key)).and_then(Node::as_str).unwrap_or("");
+            let value = file
+                .yaml
+                .root()
+                .and_then(|r| r.get(key))
+                .and_then(Node::as_str)
+                .unwrap_or("");
             source_of(yaml, &map, value, needle);
         }
     }
@@ -787,7 +834,10 @@ mod tests {
         assert_eq!(object.get("exclude"), None);
         assert_eq!(object.rest, None);
         let dynamic = ParsedFile::parse(b"m: ${{ fromJSON(needs.a.outputs.m) }}\n");
-        assert_eq!(matrix_type(dynamic.yaml.root().and_then(|r| r.get("m"))), Ty::any_object());
+        assert_eq!(
+            matrix_type(dynamic.yaml.root().and_then(|r| r.get("m"))),
+            Ty::any_object()
+        );
         assert_eq!(matrix_type(None), Ty::Object(Object::closed([])));
     }
 }

@@ -33,7 +33,11 @@ impl Rule for ExpressionType {
             );
         }
         for site in &exprs.sites {
-            for problem in site.problems().into_iter().filter(|p| p.kind == ProblemKind::Type) {
+            for problem in site
+                .problems()
+                .into_iter()
+                .filter(|p| p.kind == ProblemKind::Type)
+            {
                 out.push(cx.finding(&META, site.span_of(cx, problem.span), problem.message));
             }
         }
@@ -50,18 +54,34 @@ mod tests {
 
     #[test]
     fn reports_type_errors_with_positions() {
-        let found = lint(".github/workflows/x.yml", &workflow("run: echo ${{ format('{0} {1}', github.sha) }}"), "expression-type");
+        let found = lint(
+            ".github/workflows/x.yml",
+            &workflow("run: echo ${{ format('{0} {1}', github.sha) }}"),
+            "expression-type",
+        );
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].0, found[0].1), (6, 30));
-        let found = lint(".github/workflows/x.yml", &workflow("run: echo ${{ contains(github.sha) }}"), "expression-type");
+        let found = lint(
+            ".github/workflows/x.yml",
+            &workflow("run: echo ${{ contains(github.sha) }}"),
+            "expression-type",
+        );
         assert!(found[0].2.contains("takes 2 arguments"), "{found:?}");
-        let found = lint(".github/workflows/x.yml", &workflow("if: github.event == 'push'\n        run: echo"), "expression-type");
+        let found = lint(
+            ".github/workflows/x.yml",
+            &workflow("if: github.event == 'push'\n        run: echo"),
+            "expression-type",
+        );
         assert!(found[0].2.contains("always false"), "{found:?}");
     }
 
     #[test]
     fn mixed_if_is_always_true() {
-        let found = lint(".github/workflows/x.yml", &workflow("if: ${{ github.ref == 'main' }} && true\n        run: echo"), "expression-type");
+        let found = lint(
+            ".github/workflows/x.yml",
+            &workflow("if: ${{ github.ref == 'main' }} && true\n        run: echo"),
+            "expression-type",
+        );
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].2.contains("always true"));
         let fine = workflow("if: ${{ github.ref == 'main' }}\n        run: echo");

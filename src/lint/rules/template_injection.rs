@@ -75,7 +75,9 @@ impl Rule for TemplateInjection {
         // Findings per step, so that one fix per step carries all of its env entries.
         let mut per_step: BTreeMap<u32, Vec<(Finding, Option<Planned>)>> = BTreeMap::new();
         for site in &exprs.sites {
-            let Some((step, lang)) = script_site(cx, site) else { continue };
+            let Some((step, lang)) = script_site(cx, site) else {
+                continue;
+            };
             let Ok(expr) = &site.parsed else { continue };
             let Some(root) = cx.root() else { return };
             let policy = DeclaredInputs {
@@ -83,7 +85,9 @@ impl Rule for TemplateInjection {
                 workflow: cx.kind == crate::lint::model::FileKind::Workflow,
             };
             let found = untrusted_values(expr, &policy);
-            let Some(worst) = found.iter().map(|u| u.source).min() else { continue };
+            let Some(worst) = found.iter().map(|u| u.source).min() else {
+                continue;
+            };
             let first = &found[0];
             let (severity, message) = describe(worst, &first.path, found.len());
             let finding = cx
@@ -120,7 +124,11 @@ impl Rule for TemplateInjection {
 
 fn describe(source: Source, path: &str, count: usize) -> (Severity, String) {
     let more = if count > 1 {
-        format!(" (and {} more untrusted value{})", count - 1, if count == 2 { "" } else { "s" })
+        format!(
+            " (and {} more untrusted value{})",
+            count - 1,
+            if count == 2 { "" } else { "s" }
+        )
     } else {
         String::new()
     };
@@ -150,10 +158,19 @@ fn describe(source: Source, path: &str, count: usize) -> (Severity, String) {
 fn script_site<'a>(cx: &LintContext<'a>, site: &Site<'a>) -> Option<(&'a Node, Lang)> {
     let root = cx.root()?;
     let (job, step_index, rest) = match site.path.as_slice() {
-        [PathSeg::Key("jobs"), PathSeg::Key(job), PathSeg::Key("steps"), PathSeg::Index(i), rest @ ..] => {
-            (root.get("jobs")?.get(job), *i, rest)
-        }
-        [PathSeg::Key("runs"), PathSeg::Key("steps"), PathSeg::Index(i), rest @ ..] => (None, *i, rest),
+        [
+            PathSeg::Key("jobs"),
+            PathSeg::Key(job),
+            PathSeg::Key("steps"),
+            PathSeg::Index(i),
+            rest @ ..,
+        ] => (root.get("jobs")?.get(job), *i, rest),
+        [
+            PathSeg::Key("runs"),
+            PathSeg::Key("steps"),
+            PathSeg::Index(i),
+            rest @ ..,
+        ] => (None, *i, rest),
         _ => return None,
     };
     let steps = match job {
@@ -191,7 +208,13 @@ fn shell_lang(root: &Node, job: Option<&Node>, step: &Node) -> Lang {
         None => {
             let runs_on = job
                 .and_then(|j| j.get("runs-on"))
-                .map(|r| r.items().iter().filter_map(|n| n.as_str()).collect::<Vec<_>>().join(" "))
+                .map(|r| {
+                    r.items()
+                        .iter()
+                        .filter_map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
                 .unwrap_or_default()
                 .to_ascii_lowercase();
             if runs_on.contains("windows") {
@@ -237,7 +260,13 @@ fn var_name(expr: &Expr) -> Option<String> {
     let name: String = parts
         .join("_")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     (!name.is_empty()).then_some(name)
 }
@@ -274,7 +303,9 @@ fn plan<'a>(cx: &LintContext<'a>, site: &Site<'a>, expr: &Expr, lang: Lang) -> O
             (start, end, replacement)
         }
         Lang::Pwsh => {
-            if posix_quote_state(before) == Quote::Single || (scalar.style == Style::Plain && whole.start == 0) {
+            if posix_quote_state(before) == Quote::Single
+                || (scalar.style == Style::Plain && whole.start == 0)
+            {
                 return None;
             }
             (start, end, format!("$env:{var}"))
@@ -409,7 +440,11 @@ fn env_insertion(
             lines.push_str(&format!("{indent}{k}: {v}\n"));
         }
         let at = after_line(source, last.value.span.end.offset as usize);
-        let prefix = if at == source.len() && !source.ends_with('\n') { "\n" } else { "" };
+        let prefix = if at == source.len() && !source.ends_with('\n') {
+            "\n"
+        } else {
+            ""
+        };
         return Some(Edit {
             start: at,
             end: at,
@@ -437,7 +472,11 @@ fn env_insertion(
     }
     // A one-key step: after its value.
     let at = after_line(source, map.last()?.value.span.end.offset as usize);
-    let prefix = if at == source.len() && !source.ends_with('\n') { "\n" } else { "" };
+    let prefix = if at == source.len() && !source.ends_with('\n') {
+        "\n"
+    } else {
+        ""
+    };
     Some(Edit {
         start: at,
         end: at,
@@ -483,7 +522,10 @@ mod tests {
         let src = "on: pull_request_target\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/github-script@v7\n        env:\n          A: b # keep\n        with:\n          script: |\n            const t = '${{ github.event.pull_request.title }}'\n";
         let out = fixed(src);
         assert!(out.contains("          A: b # keep\n          PULL_REQUEST_TITLE: ${{ github.event.pull_request.title }}\n"), "{out}");
-        assert!(out.contains("const t = process.env.PULL_REQUEST_TITLE\n"), "{out}");
+        assert!(
+            out.contains("const t = process.env.PULL_REQUEST_TITLE\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -27,7 +27,11 @@ impl Rule for UndefinedReference {
     fn check(&self, cx: &LintContext<'_>, out: &mut Vec<Finding>) {
         let exprs = collect(cx);
         for site in &exprs.sites {
-            for problem in site.problems().into_iter().filter(|p| p.kind == ProblemKind::Undefined) {
+            for problem in site
+                .problems()
+                .into_iter()
+                .filter(|p| p.kind == ProblemKind::Undefined)
+            {
                 let mut finding = cx.finding(&META, site.span_of(cx, problem.span), problem.message);
                 if problem.soft {
                     finding = finding.severity(Severity::Warning);
@@ -74,7 +78,11 @@ jobs:
     fn reports_each_kind_of_missing_name() {
         let found = lint(".github/workflows/x.yml", WF, "undefined-reference");
         let got: Vec<(u32, u32)> = found.iter().map(|f| (f.0, f.1)).collect();
-        assert_eq!(got, vec![(23, 29), (23, 78), (25, 50), (26, 29), (26, 69)], "{found:?}");
+        assert_eq!(
+            got,
+            vec![(23, 29), (23, 78), (25, 50), (26, 29), (26, 69)],
+            "{found:?}"
+        );
         assert!(found[0].2.contains("later"));
         assert!(found[2].2.contains("matrix keys: os, shell"), "{}", found[2].2);
     }
