@@ -9,7 +9,7 @@ pub struct FixedFile {
     pub path: String,
     pub original: String,
     pub fixed: String,
-    /// Titles of the fixes applied, in source order.
+    /// Titles of the fixes applied, one per fix, in source order.
     pub applied: Vec<String>,
     /// Fixes dropped because their edits overlapped one already taken.
     pub skipped: usize,
@@ -49,9 +49,7 @@ pub fn fix_report(report: &FileReport, min: Severity) -> Option<FixedFile> {
             continue;
         }
         taken.extend(fix.edits.iter().cloned());
-        if !applied.contains(&fix.title) {
-            applied.push(fix.title.clone());
-        }
+        applied.push(fix.title.clone());
     }
     let fixed = apply_edits(source, &mut taken);
     if fixed == *source {

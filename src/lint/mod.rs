@@ -272,6 +272,14 @@ pub fn lint_parsed(
             }
         }
     }
+    // A dedicated rule explains a problem better than the generic schema message at the
+    // same place: keep only the former.
+    let specific: std::collections::HashSet<Pos> = findings
+        .iter()
+        .filter(|f| f.rule != "schema")
+        .map(|f| f.span.start)
+        .collect();
+    findings.retain(|f| f.rule != "schema" || !specific.contains(&f.span.start));
     let ignores = ignore::Ignores::scan(&file.source, &file.lines);
     findings.retain(|f| !ignores.suppresses(f.rule, f.span.start.line));
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

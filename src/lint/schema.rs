@@ -105,7 +105,9 @@ fn github_accepts(err: &ValidationError<'_>, kind: FileKind) -> bool {
                 && (segs.len() == 1
                     || (segs.len() == 2 && segs[1].parse::<usize>().is_ok())
                     || (segs.len() >= 3 && segs[2] == "types"));
-            in_permissions || strategy_matrix || filter_string || events
+            // `branches` with `branches-ignore` (a `not` clause): `event-filter` reports it.
+            let filter_conflict = segs.len() == 2 && segs[0] == "on" && matches!(err.kind(), ValidationErrorKind::Not { .. });
+            in_permissions || strategy_matrix || filter_string || events || filter_conflict
         }
         FileKind::Action => {
             // `description` of inputs/outputs is documented as required but never enforced,
@@ -118,7 +120,9 @@ fn github_accepts(err: &ValidationError<'_>, kind: FileKind) -> bool {
                 && is_type
                 && !err.instance().is_object()
                 && !err.instance().is_array();
-            description || default
+            // `composite-shell` reports a `run:` step without `shell:` (and can fix it).
+            let shell = required("shell") && segs.len() == 3 && segs[0] == "runs" && segs[1] == "steps";
+            description || default || shell
         }
     }
 }

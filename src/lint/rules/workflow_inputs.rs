@@ -4,7 +4,7 @@ use super::ids::is_valid_id;
 use crate::lint::LintContext;
 use crate::lint::finding::{Finding, Severity};
 use crate::lint::rule::{Applies, Rule, RuleMeta};
-use crate::lint::yaml::{Node, ScalarValue};
+use crate::lint::yaml::{Entry, Node, ScalarValue};
 use std::collections::HashMap;
 
 pub struct WorkflowInputs;
@@ -54,7 +54,7 @@ impl Rule for WorkflowInputs {
                         format!("input `{id}` differs from input `{first}` only in case"),
                     ));
                 }
-                check_input(cx, event, id, &entry.value, types, out);
+                check_input(cx, event, id, entry, types, out);
             }
         }
     }
@@ -64,10 +64,11 @@ fn check_input(
     cx: &LintContext<'_>,
     event: &str,
     id: &str,
-    input: &Node,
+    entry: &Entry,
     types: &[&str],
     out: &mut Vec<Finding>,
 ) {
+    let input = &entry.value;
     let ty_node = input.get("type");
     let ty = ty_node.and_then(Node::as_str).unwrap_or("string");
     if let Some(node) = ty_node
@@ -85,9 +86,8 @@ fn check_input(
     }
     let options = input.get("options");
     if ty == "choice" && options.and_then(Node::as_seq).is_none_or(<[Node]>::is_empty) {
-        let at = ty_node.map_or(input.span, |n| n.span);
         out.push(
-            cx.finding(&META, at, format!("choice input `{id}` has no `options`"))
+            cx.finding(&META, entry.key.span, format!("choice input `{id}` has no `options`"))
                 .help("list the allowed values under `options:`"),
         );
     }
@@ -146,6 +146,6 @@ mod tests {
         let src = "on:\n  workflow_dispatch:\n    inputs:\n      level:\n        type: choice\n        options: [a, b]\n        default: c\n      dry:\n        type: boolean\n        default: yes\n      n:\n        type: number\n        default: '3'\n      e:\n        type: environment\n  workflow_call:\n    inputs:\n      x:\n        type: choice\n        options: [a]\njobs: {}\n";
         let found = lint("w.yml", src, "workflow-inputs");
         let lines: Vec<u32> = found.iter().map(|f| f.0).collect();
-        assert_eq!(lines, vec![7, 10, 19], "{found:?}");
+        assert_eq!(lines, vec![7, 10, 18], "{found:?}");
     }
 }
