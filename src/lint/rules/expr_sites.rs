@@ -329,22 +329,21 @@ impl Scopes {
     }
 }
 
-/// Step ids in order (`None` for steps without a static id).
+/// Step ids in order (`None` for steps without an id).
 fn step_ids(steps: Option<&Node>) -> Vec<Option<String>> {
     steps
         .and_then(Node::as_seq)
         .unwrap_or_default()
         .iter()
-        .map(|s| {
-            s.get("id")
-                .and_then(Node::as_str)
-                .filter(|id| !id.contains("${{"))
-                .map(str::to_string)
-        })
+        .map(|s| s.get("id").and_then(Node::as_str).map(str::to_string))
         .collect()
 }
 
+/// The `steps` context from the visible step ids; unknown shape when an id is computed.
 fn steps_type(visible: &[Option<String>]) -> Ty {
+    if visible.iter().flatten().any(|id| id.contains("${{")) {
+        return Ty::any_object();
+    }
     contexts::steps(visible.iter().flatten().map(String::as_str))
 }
 
@@ -839,5 +838,55 @@ mod tests {
             Ty::any_object()
         );
         assert_eq!(matrix_type(None), Ty::Object(Object::closed([])));
+    }
+}
+
+#[cfg(test)]
+mod prop_tests {
+    use super::value_offsets;
+    use crate::lint::ParsedFile;
+    use proptest::prelude::*;
+
+    /// A scalar value written in one of the five styles, as `key: <scalar>` YAML.
+    fn written(value: &str, style: usize) -> String {
+        match style {
+            0 => format!("k: '{}'\n", value.replace('\'', "''")),
+            1 => format!("k: \"{}\"\n", value.replace('\\', "\\\\").replace('"', "\\\"")),
+            2 => format!(
+                "k: |\n{}",
+                value.lines().map(|l| format!("  {l}\n")).collect::<String>()
+            ),
+            3 => format!(
+                "k: >\n{}",
+                value.lines().map(|l| format!("  {l}\n")).collect::<String>()
+            ),
+            _ => format!("k: x {value}\n"),
+        }
+    }
+
+    proptest! {
+        /// Whatever the parser's value is, a mapping (when one is produced) sends every byte
+        /// of the value to the same byte in the source, outside escapes and folds.
+        #[test]
+        fn mapped_bytes_are_the_source_bytes(
+            value in "[a-z ${}'\"\\\\:#-]{0,30}(\n[a-z ${}]{1,20}){0,3}",
+            style in 0usize..5,
+        ) {
+            let yaml = written(&value, style);
+            let file = ParsedFile::parse(yaml.as_bytes());
+            let Some(node) = file.yaml.root().and_then(|r| r.get("k")) else { return Ok(()) };
+            let Some(text) = node.as_str() else { return Ok(()) };
+            let map = value_offsets(&file.source, node);
+            prop_assert!(map.is_some(), "no mapping for {:?} from {:?}", text, yaml);
+            if let Some(map) = map {
+                prop_assert_eq!(map.len(), text.len() + 1);
+                for (i, &at) in map.iter().enumerate().take(text.len()) {
+                    let b = text.as_bytes()[i];
+                    let src = file.source.as_bytes()[at];
+                    // Escapes and folded line breaks map to their first source byte.
+                    prop_assert!(src == b || src == b'\\' || src == b'\n' || src == b' ' || (b == b'\'' && src == b'\''));
+                }
+            }
+        }
     }
 }

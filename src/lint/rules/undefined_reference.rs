@@ -94,6 +94,12 @@ jobs:
     }
 
     #[test]
+    fn computed_step_ids_make_steps_unknown() {
+        let src = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - id: ${{ matrix.id }}\n        run: echo\n      - run: echo ${{ steps.s1.outputs.x }}\n";
+        assert!(lint(".github/workflows/x.yml", src, "undefined-reference").is_empty());
+    }
+
+    #[test]
     fn action_inputs_and_steps() {
         let src = "name: x\ndescription: y\ninputs:\n  token: {description: t}\noutputs:\n  out:\n    value: ${{ steps.s.outputs.o }}\nruns:\n  using: composite\n  steps:\n    - id: s\n      run: echo ${{ inputs.token }} ${{ inputs.tokn }}\n      shell: bash\n";
         let found = lint("action.yml", src, "undefined-reference");
