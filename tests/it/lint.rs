@@ -9,6 +9,8 @@
 //!   `# fixture-support` instead.
 //! - `ok/<rule-id>.yml` or `ok/<rule-id>/**/*.yml`: must produce no finding of `<rule-id>`, and
 //!   no `yaml-*` or `schema` error (the file is valid).
+//! - A rule directory under `err/` holding `autosd-lint.config` is linted with `--config` that
+//!   file (for rules that only act on configuration).
 use crate::common::autosd;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -21,7 +23,14 @@ fn fixtures() -> PathBuf {
 /// Runs the linter with JSON output over `args`; returns (exit code, document).
 fn lint_json(home: &Path, args: &[&str]) -> (i32, Value) {
     let out = autosd(home)
-        .args(["ci", "lint-workflows", "--format", "json", "--min-severity", "note"])
+        .args([
+            "ci",
+            "lint-workflows",
+            "--format",
+            "json",
+            "--min-severity",
+            "note",
+        ])
         .args(args)
         .output()
         .expect("autosd runs");
@@ -32,7 +41,9 @@ fn lint_json(home: &Path, args: &[&str]) -> (i32, Value) {
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
@@ -48,12 +59,14 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn by_file(doc: &Value) -> BTreeMap<String, Vec<(u64, u64, String, String)>> {
     let mut map: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for f in doc["findings"].as_array().expect("findings") {
-        map.entry(f["file"].as_str().expect("file").to_string()).or_default().push((
-            f["start"]["line"].as_u64().expect("line"),
-            f["start"]["column"].as_u64().expect("column"),
-            f["rule"].as_str().expect("rule").to_string(),
-            f["severity"].as_str().expect("severity").to_string(),
-        ));
+        map.entry(f["file"].as_str().expect("file").to_string())
+            .or_default()
+            .push((
+                f["start"]["line"].as_u64().expect("line"),
+                f["start"]["column"].as_u64().expect("column"),
+                f["rule"].as_str().expect("rule").to_string(),
+                f["severity"].as_str().expect("severity").to_string(),
+            ));
     }
     map
 }
@@ -61,10 +74,15 @@ fn by_file(doc: &Value) -> BTreeMap<String, Vec<(u64, u64, String, String)>> {
 /// The rule a fixture belongs to: the directory under `err/` or `ok/` (or the file stem).
 fn fixture_rule(root: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(root).expect("under root");
-    let mut parts = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned());
+    let mut parts = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned());
     let _kind = parts.next();
     let first = parts.next().expect("rule component");
-    first.trim_end_matches(".yml").trim_end_matches(".yaml").to_string()
+    first
+        .trim_end_matches(".yml")
+        .trim_end_matches(".yaml")
+        .to_string()
 }
 
 #[test]
@@ -74,7 +92,26 @@ fn err_fixtures_produce_exactly_the_expected_findings() {
     let err_dir = root.join("err");
     let (code, doc) = lint_json(home.path(), &[err_dir.to_str().expect("utf-8 path")]);
     assert_eq!(code, 1, "fixtures with findings exit 1");
-    let found = by_file(&doc);
+    let mut found = by_file(&doc);
+    for entry in std::fs::read_dir(&err_dir)
+        .expect("err dir")
+        .filter_map(Result::ok)
+    {
+        let config = entry.path().join("autosd-lint.config");
+        if config.is_file() {
+            let dir = entry.path();
+            let (_, doc) = lint_json(
+                home.path(),
+                &[
+                    dir.to_str().expect("utf-8 path"),
+                    "--config",
+                    config.to_str().expect("utf-8 path"),
+                ],
+            );
+            found.retain(|file, _| !Path::new(file).starts_with(&dir));
+            found.extend(by_file(&doc));
+        }
+    }
     let mut files = Vec::new();
     yaml_files(&err_dir, &mut files);
     assert!(!files.is_empty());
@@ -107,10 +144,17 @@ fn err_fixtures_produce_exactly_the_expected_findings() {
         actual.sort();
         actual.dedup();
         if actual != expected {
-            failures.push(format!("{} [{rule}]: expected {expected:?}, found {actual:?}", file.display()));
+            failures.push(format!(
+                "{} [{rule}]: expected {expected:?}, found {actual:?}",
+                file.display()
+            ));
         }
     }
-    assert!(failures.is_empty(), "fixture mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "fixture mismatches:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -134,7 +178,11 @@ fn ok_fixtures_are_clean_for_their_rule() {
             }
         }
     }
-    assert!(failures.is_empty(), "ok fixtures with findings:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "ok fixtures with findings:\n{}",
+        failures.join("\n")
+    );
 }
 
 const BROKEN: &str = "on: push\npermissions:\n  contents: read\njobs:\n  build:\n    runs-on: ubuntu-latest\n    needs: tset\n    steps:\n      - run: make\n";
@@ -153,22 +201,55 @@ fn repo_with(files: &[(&str, &str)]) -> tempfile::TempDir {
 #[test]
 fn exit_codes_follow_the_contract() {
     let repo = repo_with(&[(".github/workflows/ok.yml", CLEAN)]);
-    autosd(repo.path()).args(["ci", "lint-workflows"]).assert().code(0);
+    autosd(repo.path())
+        .args(["ci", "lint-workflows"])
+        .assert()
+        .code(0);
     let repo = repo_with(&[(".github/workflows/bad.yml", BROKEN)]);
-    autosd(repo.path()).args(["ci", "lint-workflows"]).assert().code(1);
-    autosd(repo.path()).args(["ci", "lint-workflows", "missing.yml"]).assert().code(2);
-    autosd(repo.path()).args(["ci", "lint-workflows", "--format", "xml"]).assert().code(2);
-    std::fs::write(repo.path().join(".github/autosd-lint.yml"), "rules:\n  no-such-rule: off\n").expect("write");
+    autosd(repo.path())
+        .args(["ci", "lint-workflows"])
+        .assert()
+        .code(1);
+    autosd(repo.path())
+        .args(["ci", "lint-workflows", "missing.yml"])
+        .assert()
+        .code(2);
+    autosd(repo.path())
+        .args(["ci", "lint-workflows", "--format", "xml"])
+        .assert()
+        .code(2);
+    std::fs::write(
+        repo.path().join(".github/autosd-lint.yml"),
+        "rules:\n  no-such-rule: off\n",
+    )
+    .expect("write");
     autosd(repo.path())
         .args(["ci", "lint-workflows"])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("unknown rule `no-such-rule`"));
-    std::fs::write(repo.path().join(".github/autosd-lint.yml"), "rules:\n  job-needs: off\n").expect("write");
-    autosd(repo.path()).args(["ci", "lint-workflows"]).assert().code(0);
-    std::fs::write(repo.path().join(".github/autosd-lint.yml"), "rules:\n  job-needs: warning\n").expect("write");
-    autosd(repo.path()).args(["ci", "lint-workflows", "--min-severity", "error"]).assert().code(0);
-    autosd(repo.path()).args(["ci", "lint-workflows", "--min-severity", "warning"]).assert().code(1);
+    std::fs::write(
+        repo.path().join(".github/autosd-lint.yml"),
+        "rules:\n  job-needs: off\n",
+    )
+    .expect("write");
+    autosd(repo.path())
+        .args(["ci", "lint-workflows"])
+        .assert()
+        .code(0);
+    std::fs::write(
+        repo.path().join(".github/autosd-lint.yml"),
+        "rules:\n  job-needs: warning\n",
+    )
+    .expect("write");
+    autosd(repo.path())
+        .args(["ci", "lint-workflows", "--min-severity", "error"])
+        .assert()
+        .code(0);
+    autosd(repo.path())
+        .args(["ci", "lint-workflows", "--min-severity", "warning"])
+        .assert()
+        .code(1);
 }
 
 #[test]
@@ -200,8 +281,13 @@ fn formats_render_the_same_finding() {
     assert_eq!(sarif["version"], "2.1.0");
     let result = &sarif["runs"][0]["results"][0];
     assert_eq!(result["ruleId"], "job-needs");
-    assert_eq!(result["locations"][0]["physicalLocation"]["region"]["startLine"], 7);
-    let rules = sarif["runs"][0]["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["region"]["startLine"],
+        7
+    );
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .expect("rules");
     let index = result["ruleIndex"].as_u64().expect("index") as usize;
     assert_eq!(rules[index]["id"], "job-needs");
     // GitHub Actions gets annotations without asking.
@@ -222,19 +308,34 @@ fn human_output_snapshot() {
             "name: setup\ndescription: d\nruns:\n  using: composite\n  steps:\n    - run: echo hi\n",
         ),
     ]);
-    let out = autosd(repo.path()).args(["ci", "lint-workflows"]).output().expect("runs");
+    let out = autosd(repo.path())
+        .args(["ci", "lint-workflows"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     insta::assert_snapshot!(String::from_utf8(out.stdout).expect("utf-8"));
 }
 
 #[test]
 fn inline_ignores_silence_one_rule_on_one_line() {
-    let ignored = BROKEN.replace("    needs: tset\n", "    # autosd-lint: ignore[job-needs]\n    needs: tset\n");
+    let ignored = BROKEN.replace(
+        "    needs: tset\n",
+        "    # autosd-lint: ignore[job-needs]\n    needs: tset\n",
+    );
     let repo = repo_with(&[(".github/workflows/bad.yml", &ignored)]);
-    autosd(repo.path()).args(["ci", "lint-workflows"]).assert().code(0);
-    let other = BROKEN.replace("    needs: tset\n", "    needs: tset # autosd-lint: ignore[job-id]\n");
+    autosd(repo.path())
+        .args(["ci", "lint-workflows"])
+        .assert()
+        .code(0);
+    let other = BROKEN.replace(
+        "    needs: tset\n",
+        "    needs: tset # autosd-lint: ignore[job-id]\n",
+    );
     let repo = repo_with(&[(".github/workflows/bad.yml", &other)]);
-    autosd(repo.path()).args(["ci", "lint-workflows"]).assert().code(1);
+    autosd(repo.path())
+        .args(["ci", "lint-workflows"])
+        .assert()
+        .code(1);
 }
 
 #[test]
@@ -250,31 +351,63 @@ fn stdin_is_linted_as_dash() {
 
 #[test]
 fn fix_dry_run_shows_a_diff_and_fix_rewrites_in_place() {
-    let action = "name: setup\ndescription: d\nruns:\n  using: composite\n  steps:\n    # build it\n    - run: make\n";
+    let action =
+        "name: setup\ndescription: d\nruns:\n  using: composite\n  steps:\n    # build it\n    - run: make\n";
     let repo = repo_with(&[("action.yml", action)]);
     let out = autosd(repo.path())
         .args(["ci", "lint-workflows", "--fix", "--dry-run", "action.yml"])
         .output()
         .expect("runs");
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(stdout.contains("--- a/action.yml\n+++ b/action.yml\n"), "{stdout}");
-    assert!(stdout.contains("-    - run: make\n+    - shell: bash\n+      run: make\n"), "{stdout}");
+    assert!(
+        stdout.contains("--- a/action.yml\n+++ b/action.yml\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-    - run: make\n+    - shell: bash\n+      run: make\n"),
+        "{stdout}"
+    );
     assert_eq!(out.status.code(), Some(0), "nothing remains after the fix");
-    assert_eq!(std::fs::read_to_string(repo.path().join("action.yml")).expect("read"), action, "dry run writes nothing");
-    autosd(repo.path()).args(["ci", "lint-workflows", "--fix", "action.yml"]).assert().code(0);
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("action.yml")).expect("read"),
+        action,
+        "dry run writes nothing"
+    );
+    autosd(repo.path())
+        .args(["ci", "lint-workflows", "--fix", "action.yml"])
+        .assert()
+        .code(0);
     let fixed = std::fs::read_to_string(repo.path().join("action.yml")).expect("read");
-    assert!(fixed.contains("    # build it\n    - shell: bash\n      run: make\n"), "{fixed}");
-    autosd(repo.path()).args(["ci", "lint-workflows", "action.yml"]).assert().code(0);
+    assert!(
+        fixed.contains("    # build it\n    - shell: bash\n      run: make\n"),
+        "{fixed}"
+    );
+    autosd(repo.path())
+        .args(["ci", "lint-workflows", "action.yml"])
+        .assert()
+        .code(0);
 }
 
 #[test]
 fn list_rules_names_every_rule() {
     let home = tempfile::tempdir().expect("tempdir");
-    let out = autosd(home.path()).args(["ci", "lint-workflows", "--list-rules"]).output().expect("runs");
+    let out = autosd(home.path())
+        .args(["ci", "lint-workflows", "--list-rules"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    for id in ["yaml-syntax", "schema", "job-needs", "composite-shell", "deprecated-commands"] {
-        assert!(text.lines().any(|l| l.starts_with(id)), "{id} missing from:\n{text}");
+    for id in [
+        "yaml-syntax",
+        "schema",
+        "job-needs",
+        "composite-shell",
+        "deprecated-commands",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(id)),
+            "{id} missing from:\n{text}"
+        );
     }
 }
 
@@ -291,7 +424,9 @@ fn real_world_corpus_if_present() {
         Some(manifest.join("../../shared/corpus/real")),
     ];
     let Some(corpus) = candidates.into_iter().flatten().find(|p| p.is_dir()) else {
-        eprintln!("skipped: real-world corpus not found (set AUTOSD_LINT_CORPUS or place shared/ beside the repository)");
+        eprintln!(
+            "skipped: real-world corpus not found (set AUTOSD_LINT_CORPUS or place shared/ beside the repository)"
+        );
         return;
     };
     let home = tempfile::tempdir().expect("tempdir");
@@ -300,10 +435,26 @@ fn real_world_corpus_if_present() {
     let files = doc["files"].as_array().expect("files").len();
     assert!(files > 600, "only {files} files linted");
     const FRAMEWORK: &[&str] = &[
-        "yaml-syntax", "yaml-duplicate-key", "yaml-limits", "schema", "job-needs", "job-id", "step-id",
-        "runner-label", "trigger-event", "event-filter", "cron-schedule", "workflow-inputs",
-        "permissions-scope", "uses-syntax", "local-action-inputs", "reusable-workflow-call",
-        "matrix-keys", "composite-shell", "composite-output-value", "action-runs-using",
+        "yaml-syntax",
+        "yaml-duplicate-key",
+        "yaml-limits",
+        "schema",
+        "job-needs",
+        "job-id",
+        "step-id",
+        "runner-label",
+        "trigger-event",
+        "event-filter",
+        "cron-schedule",
+        "workflow-inputs",
+        "permissions-scope",
+        "uses-syntax",
+        "local-action-inputs",
+        "reusable-workflow-call",
+        "matrix-keys",
+        "composite-shell",
+        "composite-output-value",
+        "action-runs-using",
     ];
     let errors: Vec<String> = doc["findings"]
         .as_array()
@@ -312,5 +463,9 @@ fn real_world_corpus_if_present() {
         .filter(|f| f["severity"] == "error" && FRAMEWORK.contains(&f["rule"].as_str().unwrap_or_default()))
         .map(|f| format!("{}:{} {}", f["file"], f["start"]["line"], f["message"]))
         .collect();
-    assert!(errors.is_empty(), "unreviewed errors on the real corpus:\n{}", errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "unreviewed errors on the real corpus:\n{}",
+        errors.join("\n")
+    );
 }

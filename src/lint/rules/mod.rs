@@ -5,6 +5,7 @@ pub mod composite_output_value;
 pub mod composite_shell;
 pub mod cron_schedule;
 pub mod deprecated_commands;
+pub mod config_variable;
 pub mod event_filter;
 pub mod ids;
 pub mod job_id;
