@@ -25,6 +25,11 @@ pub mod yaml_limits;
 pub mod yaml_syntax;
 
 pub mod context_availability;
+pub mod dangerous_triggers;
+pub mod secrets_in_logs;
+pub mod persist_credentials;
+pub mod secrets_inherit;
+pub mod hardcoded_credentials;
 pub mod excessive_permissions;
 pub mod expr_sites;
 pub mod expression_syntax;
@@ -35,6 +40,7 @@ pub mod shell;
 pub mod template_injection;
 pub mod undefined_reference;
 pub mod unpinned_action;
+pub mod untrusted_checkout;
 
 use super::LintContext;
 use super::finding::Finding;
