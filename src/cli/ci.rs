@@ -95,16 +95,24 @@ fn lint_workflows(ctx: &Context, printer: &Printer, args: LintArgs) -> Result<()
         return Ok(());
     }
     let min: Severity = args.min_severity.into();
-    let format = args
-        .format
-        .unwrap_or(if ctx.env.in_github_actions() { Format::Github } else { Format::Human });
+    let format = args.format.unwrap_or(if ctx.env.in_github_actions() {
+        Format::Github
+    } else {
+        Format::Human
+    });
     let repo_root = find_repo_root(&ctx.cwd);
     let config = load_config(args.config.as_deref(), &repo_root, &ctx.cwd)?;
     let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
     if stdin && args.fix && !args.dry_run {
-        return Err(Error::new(ErrorCode::Usage, "--fix cannot write back to stdin").hint("use --fix --dry-run to see the diff"));
+        return Err(Error::new(ErrorCode::Usage, "--fix cannot write back to stdin")
+            .hint("use --fix --dry-run to see the diff"));
     }
-    let files: Vec<PathBuf> = args.paths.iter().filter(|p| p.as_os_str() != "-").cloned().collect();
+    let files: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .cloned()
+        .collect();
     let targets: Vec<Target> = if args.paths.is_empty() {
         source::discover_repository(&repo_root, &display_base(&repo_root, &ctx.cwd)).map_err(source_error)?
     } else {
@@ -174,10 +182,18 @@ fn apply_fixes(
             None => Box::new(crate::lint::NoLocalFiles),
         };
         let parsed = Arc::new(ParsedFile::parse(fixed.fixed.as_bytes()));
-        out.push(lint_parsed(&report.path, parsed, Some(report.kind), config, local.as_ref()));
+        out.push(lint_parsed(
+            &report.path,
+            parsed,
+            Some(report.kind),
+            config,
+            local.as_ref(),
+        ));
     }
     let verb = if dry_run { "would fix" } else { "fixed" };
-    printer.note(&format!("{verb} {fixed_count} problem kind(s) in {fixed_files} file(s)"));
+    printer.note(&format!(
+        "{verb} {fixed_count} problem kind(s) in {fixed_files} file(s)"
+    ));
     Ok(out)
 }
 
@@ -231,8 +247,11 @@ fn load_config(flag: Option<&Path>, repo_root: &Path, cwd: &Path) -> Result<Conf
 }
 
 fn source_error(e: source::SourceError) -> Error {
-    Error::new(ErrorCode::Usage, format!("cannot read {}: {}", e.path.display(), e.message))
-        .hint("check the paths given to lint-workflows")
+    Error::new(
+        ErrorCode::Usage,
+        format!("cannot read {}: {}", e.path.display(), e.message),
+    )
+    .hint("check the paths given to lint-workflows")
 }
 
 /// The linter's contract puts I/O failures on exit code 2, with usage errors.

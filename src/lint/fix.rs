@@ -9,16 +9,16 @@ pub struct FixedFile {
     pub path: String,
     pub original: String,
     pub fixed: String,
-    /// Titles of the fixes applied, in source order.
+    /// Titles of the fixes applied, one per fix, in source order.
     pub applied: Vec<String>,
     /// Fixes dropped because their edits overlapped one already taken.
     pub skipped: usize,
 }
 
 /// Applies every fix of the findings at or above `min` in `report`. `None` when there is
-/// nothing to fix or the file was not valid UTF-8 (a lossy rewrite would damage it).
+/// nothing to fix or the parsed text differs from the file (see `ParsedFile::altered`).
 pub fn fix_report(report: &FileReport, min: Severity) -> Option<FixedFile> {
-    if report.file.is_lossy() {
+    if report.file.altered {
         return None;
     }
     let mut fixes: Vec<_> = report
@@ -38,7 +38,10 @@ pub fn fix_report(report: &FileReport, min: Severity) -> Option<FixedFile> {
     let mut skipped = 0;
     for fix in fixes {
         let valid = fix.edits.iter().all(|e| {
-            e.start <= e.end && e.end <= source.len() && source.is_char_boundary(e.start) && source.is_char_boundary(e.end)
+            e.start <= e.end
+                && e.end <= source.len()
+                && source.is_char_boundary(e.start)
+                && source.is_char_boundary(e.end)
         });
         let clashes = fix.edits.iter().any(|e| taken.iter().any(|t| overlaps(e, t)));
         if !valid || clashes {
@@ -46,9 +49,7 @@ pub fn fix_report(report: &FileReport, min: Severity) -> Option<FixedFile> {
             continue;
         }
         taken.extend(fix.edits.iter().cloned());
-        if !applied.contains(&fix.title) {
-            applied.push(fix.title.clone());
-        }
+        applied.push(fix.title.clone());
     }
     let fixed = apply_edits(source, &mut taken);
     if fixed == *source {
@@ -187,12 +188,12 @@ fn diff_lines<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<Op<'a>> {
                 ops.push(Op::Same(am[i]));
                 i += 1;
                 j += 1;
-            } else if j < m && (i == n || lcs[i * (m + 1) + j + 1] >= lcs[(i + 1) * (m + 1) + j]) {
-                ops.push(Op::Add(bm[j]));
-                j += 1;
-            } else {
+            } else if i < n && (j == m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
                 ops.push(Op::Del(am[i]));
                 i += 1;
+            } else {
+                ops.push(Op::Add(bm[j]));
+                j += 1;
             }
         }
     }
@@ -224,7 +225,7 @@ mod tests {
         let diff = unified_diff("f.yml", src, &out);
         assert_eq!(
             diff,
-            "--- a/f.yml\n+++ b/f.yml\n@@ -1,5 +1,5 @@\n a\n-b\n+B\n c\n d\n e\n@@ -6,5 +6,6 @@\n f\n g\n h\n i\n+x\n j\n"
+            "--- a/f.yml\n+++ b/f.yml\n@@ -1,5 +1,5 @@\n a\n-b\n+B\n c\n d\n e\n@@ -7,4 +7,5 @@\n g\n h\n i\n+x\n j\n"
         );
     }
 

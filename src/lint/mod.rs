@@ -24,6 +24,7 @@ pub mod expr;
 pub mod finding;
 pub mod fix;
 pub mod format;
+pub mod github;
 pub mod ignore;
 pub mod model;
 pub mod registry;
@@ -48,18 +49,29 @@ pub struct ParsedFile {
     pub source: String,
     pub lines: LineIndex,
     pub yaml: YamlFile,
+    /// `source` is not byte-identical to the file: invalid UTF-8 was replaced, or a
+    /// leniency of GitHub's parser was emulated (see [`relax_flow_closers`]). Fixes are
+    /// never written from such a text.
+    pub altered: bool,
 }
 
 impl ParsedFile {
     /// Decodes and parses `bytes`. Invalid UTF-8 becomes a syntax problem at the first bad
     /// byte and the rest is parsed lossily, so positions before it stay exact.
     pub fn parse(bytes: &[u8]) -> ParsedFile {
-        let (source, bad_utf8) = match std::str::from_utf8(bytes) {
+        let (mut source, bad_utf8) = match std::str::from_utf8(bytes) {
             Ok(s) => (s.to_string(), None),
             Err(e) => (String::from_utf8_lossy(bytes).into_owned(), Some(e.valid_up_to())),
         };
-        let lines = LineIndex::new(&source);
+        let mut lines = LineIndex::new(&source);
         let mut yaml = yaml::parse(&source, &lines, yaml::Limits::default());
+        let mut altered = bad_utf8.is_some();
+        if let Some(relaxed) = relax_flow_closers(&source, &yaml) {
+            lines = LineIndex::new(&relaxed);
+            yaml = yaml::parse(&relaxed, &lines, yaml::Limits::default());
+            source = relaxed;
+            altered = true;
+        }
         if let Some(at) = bad_utf8 {
             yaml.problems.insert(
                 0,
@@ -71,16 +83,40 @@ impl ParsedFile {
                 },
             );
         }
-        ParsedFile { source, lines, yaml }
+        ParsedFile {
+            source,
+            lines,
+            yaml,
+            altered,
+        }
     }
+}
 
-    /// True when the file could not be decoded as UTF-8 (fixes are never applied then).
-    pub fn is_lossy(&self) -> bool {
-        self.yaml
-            .problems
-            .first()
-            .is_some_and(|p| p.message == "file is not valid UTF-8")
+/// GitHub's YAML parser (like libyaml) accepts a flow collection whose closing `]`/`}`
+/// sits at its parent's indentation; the stricter spec parser does not. When that is the
+/// only syntax problem, the closers are indented by one space and the text parsed again,
+/// so such files (numpy's workflows have them) are linted rather than rejected. Lines and
+/// columns elsewhere are unchanged. `None` when this does not apply or does not help.
+fn relax_flow_closers(source: &str, first: &YamlFile) -> Option<String> {
+    let mut text = source.to_string();
+    let mut problems = first.problems.clone();
+    for _ in 0..64 {
+        let [p] = problems.as_slice() else { return None };
+        if p.kind != yaml::ProblemKind::Syntax || !p.message.contains("indentation") {
+            return None;
+        }
+        let range = LineIndex::new(&text).line_range(&text, p.span.start.line);
+        if !text[range.clone()].trim_start().starts_with([']', '}']) {
+            return None;
+        }
+        text.insert(range.start, ' ');
+        let again = yaml::parse(&text, &LineIndex::new(&text), yaml::Limits::default());
+        if again.problems.is_empty() {
+            return Some(text);
+        }
+        problems = again.problems;
     }
+    None
 }
 
 /// Access to other files of the repository, for rules that follow `uses: ./local` to an
@@ -236,6 +272,14 @@ pub fn lint_parsed(
             }
         }
     }
+    // A dedicated rule explains a problem better than the generic schema message at the
+    // same place: keep only the former.
+    let specific: std::collections::HashSet<Pos> = findings
+        .iter()
+        .filter(|f| f.rule != "schema")
+        .map(|f| f.span.start)
+        .collect();
+    findings.retain(|f| f.rule != "schema" || !specific.contains(&f.span.start));
     let ignores = ignore::Ignores::scan(&file.source, &file.lines);
     findings.retain(|f| !ignores.suppresses(f.rule, f.span.start.line));
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

@@ -8,9 +8,38 @@ pub static RULES: &[&dyn Rule] = &[
     &rules::yaml_duplicate_key::YamlDuplicateKey,
     &rules::yaml_limits::YamlLimits,
     &rules::schema::Schema,
+    &rules::job_needs::JobNeeds,
+    &rules::job_id::JobId,
+    &rules::step_id::StepId,
+    &rules::runner_label::RunnerLabel,
+    &rules::trigger_event::TriggerEvent,
+    &rules::event_filter::EventFilter,
+    &rules::cron_schedule::CronSchedule,
+    &rules::workflow_inputs::WorkflowInputs,
+    &rules::permissions_scope::PermissionsScope,
+    &rules::uses_syntax::UsesSyntax,
+    &rules::local_action_inputs::LocalActionInputs,
+    &rules::reusable_workflow_call::ReusableWorkflowCall,
+    &rules::matrix_keys::MatrixKeys,
+    &rules::composite_shell::CompositeShell,
+    &rules::composite_output_value::CompositeOutputValue,
+    &rules::action_runs_using::ActionRunsUsing,
+    &rules::deprecated_commands::DeprecatedCommands,
+    &rules::config_variable::ConfigVariable,
     &rules::unpinned_action::UnpinnedAction,
     &rules::excessive_permissions::ExcessivePermissions,
     &rules::missing_permissions::MissingPermissions,
+    &rules::untrusted_checkout::UntrustedCheckout,
+    &rules::dangerous_triggers::DangerousTriggers,
+    &rules::secrets_in_logs::SecretsInLogs,
+    &rules::persist_credentials::PersistCredentials,
+    &rules::secrets_inherit::SecretsInherit,
+    &rules::hardcoded_credentials::HardcodedCredentials,
+    &rules::expression_syntax::ExpressionSyntax,
+    &rules::expression_type::ExpressionType,
+    &rules::context_availability::ContextAvailability,
+    &rules::undefined_reference::UndefinedReference,
+    &rules::template_injection::TemplateInjection,
 ];
 
 /// The rule with this id, for config validation and `--list-rules`.
@@ -45,5 +74,38 @@ mod tests {
             );
             assert!(!rule.meta().summary.is_empty());
         }
+    }
+
+    /// docs/lint-rules.md has exactly one `## <id>` section per registered rule, each with
+    /// What, Why, Example and Fix, so the docs cannot drift from the code.
+    #[test]
+    fn every_rule_is_documented_and_every_section_is_a_rule() {
+        let path = format!("{}/docs/lint-rules.md", env!("CARGO_MANIFEST_DIR"));
+        let docs = std::fs::read_to_string(&path).expect("docs/lint-rules.md exists");
+        let mut sections: Vec<(&str, String)> = Vec::new();
+        for chunk in docs.split("\n## ").skip(1) {
+            let (title, body) = chunk.split_once('\n').unwrap_or((chunk, ""));
+            sections.push((title.trim(), body.to_string()));
+        }
+        let ids: HashSet<&str> = RULES.iter().map(|r| r.meta().id).collect();
+        let mut problems = Vec::new();
+        for id in &ids {
+            match sections.iter().filter(|(t, _)| t == id).count() {
+                1 => {}
+                n => problems.push(format!("rule `{id}` has {n} sections in docs/lint-rules.md")),
+            }
+        }
+        for (title, body) in &sections {
+            if !ids.contains(title) {
+                problems.push(format!("section `## {title}` names no registered rule"));
+            }
+            for part in ["**What.**", "**Why.**", "**Example.**", "**Fix.**"] {
+                if !body.contains(part) {
+                    problems.push(format!("section `## {title}` lacks {part}"));
+                }
+            }
+        }
+        problems.sort();
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

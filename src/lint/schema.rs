@@ -49,12 +49,18 @@ pub struct SchemaError {
 /// Validates the document `root` of a file of `kind`.
 pub fn validate(root: &Node, kind: FileKind) -> Vec<SchemaError> {
     let c = compiled(kind);
-    let Some(validator) = &c.validator else { return Vec::new() };
+    let Some(validator) = &c.validator else {
+        return Vec::new();
+    };
     let instance = to_json(root);
     if validator.is_valid(&instance) {
         return Vec::new();
     }
-    let top: Vec<ValidationError<'static>> = validator.iter_errors(&instance).take(200).map(ValidationError::to_owned).collect();
+    let top: Vec<ValidationError<'static>> = validator
+        .iter_errors(&instance)
+        .take(200)
+        .map(ValidationError::to_owned)
+        .collect();
     let mut flat = Vec::new();
     for err in &top {
         flatten(err, &mut flat);
@@ -89,16 +95,34 @@ fn github_accepts(err: &ValidationError<'_>, kind: FileKind) -> bool {
                 && err.instance().is_string()
                 && segs.len() == 3
                 && segs[0] == "on"
-                && matches!(segs[2], "branches" | "branches-ignore" | "tags" | "tags-ignore" | "paths" | "paths-ignore");
-            in_permissions || strategy_matrix || filter_string
+                && matches!(
+                    segs[2],
+                    "branches" | "branches-ignore" | "tags" | "tags-ignore" | "paths" | "paths-ignore"
+                );
+            // Event names and activity types: `trigger-event` checks them against GitHub's
+            // current list (SchemaStore lags behind, e.g. `image_version`).
+            let events = segs.first() == Some(&"on")
+                && (segs.len() == 1
+                    || (segs.len() == 2 && segs[1].parse::<usize>().is_ok())
+                    || (segs.len() >= 3 && segs[2] == "types"));
+            // `branches` with `branches-ignore` (a `not` clause): `event-filter` reports it.
+            let filter_conflict = segs.len() == 2 && segs[0] == "on" && matches!(err.kind(), ValidationErrorKind::Not { .. });
+            in_permissions || strategy_matrix || filter_string || events || filter_conflict
         }
         FileKind::Action => {
             // `description` of inputs/outputs is documented as required but never enforced,
             // and input defaults may be YAML booleans or numbers (actions/checkout does it).
             let io = segs.len() >= 2 && matches!(segs[0], "inputs" | "outputs");
             let description = io && segs.len() == 2 && required("description");
-            let default = segs.len() == 3 && segs[0] == "inputs" && segs[2] == "default" && is_type && !err.instance().is_object() && !err.instance().is_array();
-            description || default
+            let default = segs.len() == 3
+                && segs[0] == "inputs"
+                && segs[2] == "default"
+                && is_type
+                && !err.instance().is_object()
+                && !err.instance().is_array();
+            // `composite-shell` reports a `run:` step without `shell:` (and can fix it).
+            let shell = required("shell") && segs.len() == 3 && segs[0] == "runs" && segs[1] == "steps";
+            description || default || shell
         }
     }
 }
@@ -110,7 +134,9 @@ pub fn to_json(node: &Node) -> Value {
             ScalarValue::Null => Value::Null,
             ScalarValue::Bool(b) => Value::Bool(b),
             ScalarValue::Int(i) => Value::from(i),
-            ScalarValue::Float(f) => serde_json::Number::from_f64(f).map_or_else(|| Value::String(s.text.clone()), Value::Number),
+            ScalarValue::Float(f) => {
+                serde_json::Number::from_f64(f).map_or_else(|| Value::String(s.text.clone()), Value::Number)
+            }
             ScalarValue::String => Value::String(s.text.clone()),
         },
         NodeKind::Seq(items) => Value::Array(items.iter().map(to_json).collect()),
@@ -139,7 +165,11 @@ fn resolve<'a>(root: &'a Node, ptr: &str) -> (&'a Node, Option<&'a Node>) {
                 .iter()
                 .find(|e| e.key.as_str() == Some(seg.as_str()))
                 .map(|e| (&e.value, Some(&e.key))),
-            NodeKind::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)).map(|n| (n, None)),
+            NodeKind::Seq(items) => seg
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get(i))
+                .map(|n| (n, None)),
             NodeKind::Scalar(_) => None,
         };
         match next {
@@ -183,13 +213,23 @@ fn best_branch<'e>(
             e.instance_path().as_str() == here
                 && matches!(
                     e.kind(),
-                    ValidationErrorKind::Type { .. } | ValidationErrorKind::Pattern { .. } | ValidationErrorKind::Enum { .. } | ValidationErrorKind::Constant { .. }
+                    ValidationErrorKind::Type { .. }
+                        | ValidationErrorKind::Pattern { .. }
+                        | ValidationErrorKind::Enum { .. }
+                        | ValidationErrorKind::Constant { .. }
                 )
         })
     };
-    let plausible: Vec<&Vec<ValidationError<'static>>> = context.iter().filter(|b| !b.is_empty() && !type_miss(b)).collect();
+    let plausible: Vec<&Vec<ValidationError<'static>>> = context
+        .iter()
+        .filter(|b| !b.is_empty() && !type_miss(b))
+        .collect();
     plausible.into_iter().min_by_key(|b| {
-        let depth = b.iter().map(|e| e.instance_path().as_str().matches('/').count()).max().unwrap_or(0);
+        let depth = b
+            .iter()
+            .map(|e| e.instance_path().as_str().matches('/').count())
+            .max()
+            .unwrap_or(0);
         (usize::MAX - depth, b.len())
     })
 }
@@ -232,7 +272,11 @@ fn display_path(ptr: &str) -> String {
             out.push_str(&seg);
         }
     }
-    if out.is_empty() { "the document".into() } else { format!("`{out}`") }
+    if out.is_empty() {
+        "the document".into()
+    } else {
+        format!("`{out}`")
+    }
 }
 
 /// The `properties` listed next to the failing keyword, for "expected one of" help.
@@ -282,7 +326,11 @@ fn describe(err: &ValidationError<'static>, root: &Node, schema: &Value) -> Opti
         }
         ValidationErrorKind::Required { property } => {
             let span = key.map_or(node.span, |k| k.span);
-            (span, format!("{at} is missing the required key `{}`", short(property)), None)
+            (
+                span,
+                format!("{at} is missing the required key `{}`", short(property)),
+                None,
+            )
         }
         ValidationErrorKind::Type { kind } => {
             let expected = match kind {
@@ -292,10 +340,17 @@ fn describe(err: &ValidationError<'static>, root: &Node, schema: &Value) -> Opti
                     names.join(" or ")
                 }
             };
-            (node.span, format!("{at} must be {expected}, not {}", type_name(instance)), None)
+            (
+                node.span,
+                format!("{at} must be {expected}, not {}", type_name(instance)),
+                None,
+            )
         }
         ValidationErrorKind::Enum { options } => {
-            let opts: Vec<String> = options.as_array().map(|a| a.iter().map(short).collect()).unwrap_or_default();
+            let opts: Vec<String> = options
+                .as_array()
+                .map(|a| a.iter().map(short).collect())
+                .unwrap_or_default();
             (
                 node.span,
                 format!("`{}` is not a valid value for {at}", short(instance)),
@@ -312,12 +367,22 @@ fn describe(err: &ValidationError<'static>, root: &Node, schema: &Value) -> Opti
             format!("`{}` is not a valid value for {at}", short(instance)),
             Some(format!("the value must match the pattern `{pattern}`")),
         ),
-        ValidationErrorKind::MinItems { limit } => (node.span, format!("{at} needs at least {limit} item(s)"), None),
-        ValidationErrorKind::MaxItems { limit } => (node.span, format!("{at} allows at most {limit} item(s)"), None),
-        ValidationErrorKind::MinProperties { limit } => (node.span, format!("{at} needs at least {limit} key(s)"), None),
-        ValidationErrorKind::MaxProperties { limit } => (node.span, format!("{at} allows at most {limit} key(s)"), None),
+        ValidationErrorKind::MinItems { limit } => {
+            (node.span, format!("{at} needs at least {limit} item(s)"), None)
+        }
+        ValidationErrorKind::MaxItems { limit } => {
+            (node.span, format!("{at} allows at most {limit} item(s)"), None)
+        }
+        ValidationErrorKind::MinProperties { limit } => {
+            (node.span, format!("{at} needs at least {limit} key(s)"), None)
+        }
+        ValidationErrorKind::MaxProperties { limit } => {
+            (node.span, format!("{at} allows at most {limit} key(s)"), None)
+        }
         ValidationErrorKind::MinLength { .. } => (node.span, format!("{at} must not be empty"), None),
-        ValidationErrorKind::MaxLength { limit } => (node.span, format!("{at} is longer than {limit} characters"), None),
+        ValidationErrorKind::MaxLength { limit } => {
+            (node.span, format!("{at} is longer than {limit} characters"), None)
+        }
         ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
             (node.span, format!("{at} must be at least {limit}"), None)
         }
@@ -328,7 +393,9 @@ fn describe(err: &ValidationError<'static>, root: &Node, schema: &Value) -> Opti
             let mut kinds: Vec<String> = Vec::new();
             for b in context {
                 for e in b {
-                    if let ValidationErrorKind::Type { kind: TypeKind::Single(t) } = e.kind()
+                    if let ValidationErrorKind::Type {
+                        kind: TypeKind::Single(t),
+                    } = e.kind()
                         && e.instance_path().as_str() == ptr
                     {
                         let n = kind_name(&t.to_string()).to_string();
@@ -345,13 +412,21 @@ fn describe(err: &ValidationError<'static>, root: &Node, schema: &Value) -> Opti
             };
             (node.span, message, None)
         }
-        ValidationErrorKind::OneOfMultipleValid { .. } => (node.span, format!("{at} is ambiguous: it matches several forms"), None),
+        ValidationErrorKind::OneOfMultipleValid { .. } => (
+            node.span,
+            format!("{at} is ambiguous: it matches several forms"),
+            None,
+        ),
         ValidationErrorKind::UniqueItems => (node.span, format!("{at} lists the same item twice"), None),
         ValidationErrorKind::FalseSchema => {
             let span = key.map_or(node.span, |k| k.span);
             (span, format!("{at} is not allowed here"), None)
         }
-        ValidationErrorKind::Not { .. } => (node.span, format!("{at} has a value that is not allowed here"), None),
+        ValidationErrorKind::Not { .. } => (
+            node.span,
+            format!("{at} has a value that is not allowed here"),
+            None,
+        ),
         ValidationErrorKind::PropertyNames { error } => {
             return describe(error, root, schema).map(|mut e| {
                 e.span = node.span;
@@ -397,13 +472,24 @@ mod tests {
         );
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!((errs[0].span.start.line, errs[0].span.start.col), (7, 9));
-        assert!(errs[0].message.contains("unknown key `shel`"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("unknown key `shel`"),
+            "{}",
+            errs[0].message
+        );
     }
 
     #[test]
     fn missing_runs_on_names_the_job() {
-        let errs = check("on: push\njobs:\n  a:\n    steps:\n      - run: echo\n", FileKind::Workflow);
-        assert!(errs.iter().any(|e| e.message.contains("runs-on") && e.span.start.line == 3), "{errs:?}");
+        let errs = check(
+            "on: push\njobs:\n  a:\n    steps:\n      - run: echo\n",
+            FileKind::Workflow,
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.message.contains("runs-on") && e.span.start.line == 3),
+            "{errs:?}"
+        );
     }
 
     #[test]

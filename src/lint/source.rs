@@ -8,7 +8,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Directories never searched for action metadata: VCS data, dependency and build trees.
-const SKIPPED_DIRS: &[&str] = &[".git", "node_modules", "target", "vendor", ".venv", "venv", "__pycache__"];
+const SKIPPED_DIRS: &[&str] = &[
+    ".git",
+    "node_modules",
+    "target",
+    "vendor",
+    ".venv",
+    "venv",
+    "__pycache__",
+];
 
 /// One file to lint: the path shown in findings and where to read it from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +64,11 @@ pub fn discover_repository(root: &Path, display_base: &str) -> Result<Vec<Target
 pub fn expand_paths(paths: &[PathBuf], cwd: &Path) -> Result<Vec<Target>, SourceError> {
     let mut out = Vec::new();
     for given in paths {
-        let abs = if given.is_absolute() { given.clone() } else { cwd.join(given) };
+        let abs = if given.is_absolute() {
+            given.clone()
+        } else {
+            cwd.join(given)
+        };
         let display = given.to_string_lossy().trim_end_matches('/').to_string();
         if abs.is_file() {
             let root = repo_root_of(&abs).unwrap_or_else(|| cwd.to_path_buf());
@@ -69,7 +81,7 @@ pub fn expand_paths(paths: &[PathBuf], cwd: &Path) -> Result<Vec<Target>, Source
             if abs.join(".github").is_dir() {
                 out.extend(discover_repository(&abs, &display)?);
             } else {
-                let root = repo_root_of(&abs).unwrap_or_else(|| abs.clone());
+                let fallback = repo_root_of(&abs).unwrap_or_else(|| abs.clone());
                 let mut files = Vec::new();
                 walk(&abs, &mut |p| {
                     if is_yaml(p) {
@@ -79,10 +91,15 @@ pub fn expand_paths(paths: &[PathBuf], cwd: &Path) -> Result<Vec<Target>, Source
                 files.sort();
                 for f in files {
                     let rel = f.strip_prefix(&abs).unwrap_or(&f).to_string_lossy().into_owned();
+                    // Each file resolves `uses: ./…` against its own repository (fixture
+                    // trees hold several), else against the directory's.
+                    let root = repo_root_of(&f)
+                        .filter(|r| r.starts_with(&abs))
+                        .unwrap_or_else(|| fallback.clone());
                     out.push(Target {
                         display: join_display(&display, &rel),
                         path: f,
-                        root: root.clone(),
+                        root,
                     });
                 }
             }
@@ -118,12 +135,18 @@ fn is_yaml(p: &Path) -> bool {
 }
 
 fn is_action_metadata(p: &Path) -> bool {
-    matches!(p.file_name().and_then(|n| n.to_str()), Some("action.yml" | "action.yaml"))
+    matches!(
+        p.file_name().and_then(|n| n.to_str()),
+        Some("action.yml" | "action.yaml")
+    )
 }
 
 /// The nearest ancestor holding `.github/` (the repository root for `uses: ./…`).
 fn repo_root_of(p: &Path) -> Option<PathBuf> {
-    p.ancestors().skip(1).find(|a| a.join(".github").is_dir()).map(Path::to_path_buf)
+    p.ancestors()
+        .skip(1)
+        .find(|a| a.join(".github").is_dir())
+        .map(Path::to_path_buf)
 }
 
 fn read_dir(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
@@ -141,7 +164,9 @@ fn walk(dir: &Path, visit: &mut dyn FnMut(&Path)) -> Result<(), SourceError> {
         if depth > 32 {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         let mut paths: Vec<(PathBuf, bool)> = entries
             .filter_map(Result::ok)
             .filter_map(|e| {
@@ -216,7 +241,11 @@ impl LocalFiles for FsLocalFiles {
 
 /// Reads and lints every target on up to `threads` threads; reports come back in target
 /// order. A file that cannot be read is an error for the whole run (exit 2), as promised.
-pub fn lint_targets(targets: &[Target], config: &Config, threads: usize) -> Result<Vec<FileReport>, SourceError> {
+pub fn lint_targets(
+    targets: &[Target],
+    config: &Config,
+    threads: usize,
+) -> Result<Vec<FileReport>, SourceError> {
     let mut locals: HashMap<PathBuf, Arc<FsLocalFiles>> = HashMap::new();
     for t in targets {
         locals
@@ -224,7 +253,8 @@ pub fn lint_targets(targets: &[Target], config: &Config, threads: usize) -> Resu
             .or_insert_with(|| Arc::new(FsLocalFiles::new(t.root.clone())));
     }
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<FileReport, SourceError>)>> = Mutex::new(Vec::with_capacity(targets.len()));
+    let results: Mutex<Vec<(usize, Result<FileReport, SourceError>)>> =
+        Mutex::new(Vec::with_capacity(targets.len()));
     let work = || {
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -277,7 +307,10 @@ mod tests {
         for (p, body) in [
             (".github/workflows/ci.yml", "on: push\n"),
             (".github/workflows/nested/x.yml", "on: push\n"),
-            (".github/actions/setup/action.yaml", "runs: {using: composite, steps: []}\n"),
+            (
+                ".github/actions/setup/action.yaml",
+                "runs: {using: composite, steps: []}\n",
+            ),
             ("action.yml", "runs: {using: node20, main: x.js}\n"),
             ("node_modules/a/action.yml", "x: 1\n"),
             ("config.yml", "x: 1\n"),
@@ -291,7 +324,14 @@ mod tests {
             .into_iter()
             .map(|t| t.display)
             .collect();
-        assert_eq!(found, [".github/workflows/ci.yml", ".github/actions/setup/action.yaml", "action.yml"]);
+        assert_eq!(
+            found,
+            [
+                ".github/workflows/ci.yml",
+                ".github/actions/setup/action.yaml",
+                "action.yml"
+            ]
+        );
         let missing = expand_paths(&[PathBuf::from("nope.yml")], root);
         assert!(missing.is_err());
     }

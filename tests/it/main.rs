@@ -4,3 +4,4 @@ mod common;
 mod factory;
 mod github_api;
 mod action_act;
+mod lint;

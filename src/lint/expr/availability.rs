@@ -176,8 +176,11 @@ impl Schema {
             let mut next = Vec::new();
             for (name, context) in &frontier {
                 let Some(def) = self.definitions.get(*name) else {
-                    // A built-in `any`/`sequence`/`mapping` leaf absorbs the rest of the path.
-                    next.push((*name, context.clone()));
+                    // The built-in loose types absorb the rest of the path; scalar
+                    // built-ins (`string`, `boolean`, …) have no children.
+                    if matches!(*name, "any" | "sequence" | "mapping") {
+                        next.push((*name, context.clone()));
+                    }
                     continue;
                 };
                 let child = match seg {
@@ -266,6 +269,8 @@ mod tests {
         assert!(!matrix.iter().any(|x| x == "matrix"));
         let runs_on = contexts(DocumentKind::Workflow, "jobs.build.runs-on");
         assert!(runs_on.iter().any(|x| x == "matrix"));
+        let url = contexts(DocumentKind::Workflow, "jobs.deploy.environment.url");
+        assert!(url.iter().any(|x| x == "steps"), "{url:?}");
         let outputs = contexts(DocumentKind::Workflow, "on.workflow_call.outputs.v.value");
         assert!(outputs.iter().any(|x| x == "jobs"));
         assert!(

@@ -25,6 +25,9 @@ pub struct Problem {
     pub kind: ProblemKind,
     pub span: Span,
     pub message: String,
+    /// The name may be missing by design (a key that only some matrix rows' objects
+    /// have): worth a warning, not an error.
+    pub soft: bool,
 }
 
 /// Type-checks `expr`; returns its type and every problem found.
@@ -59,7 +62,12 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn report(&mut self, kind: ProblemKind, span: Span, message: String) {
-        self.problems.push(Problem { kind, span, message });
+        self.problems.push(Problem {
+            kind,
+            span,
+            message,
+            soft: false,
+        });
     }
 
     fn ty(&mut self, expr: &Expr) -> Typed {
@@ -182,6 +190,13 @@ impl Checker<'_> {
                 None => {
                     let message = undefined_property_message(recv, &object, name);
                     self.report(ProblemKind::Undefined, name_span, message);
+                    let path = recv.access_path().unwrap_or_default();
+                    if path.len() >= 2
+                        && path[0] == "matrix"
+                        && let Some(last) = self.problems.last_mut()
+                    {
+                        last.soft = true;
+                    }
                     Typed::plain(Ty::Any)
                 }
             },
@@ -262,15 +277,17 @@ impl Checker<'_> {
             match avail.function(func.name) {
                 Some(allowed) => (min, max) = (allowed.min_args, allowed.max_args),
                 None => {
-                    let allowed: Vec<String> = avail.functions.iter().map(|f| f.name.clone()).collect();
+                    let allowed: Vec<String> =
+                        avail.functions.iter().map(|f| format!("{}()", f.name)).collect();
+                    let tail = if allowed.is_empty() {
+                        "this key allows none of the status functions or `hashFiles()`".to_string()
+                    } else {
+                        format!("this key allows {}", allowed.join(", "))
+                    };
                     self.report(
                         ProblemKind::Availability,
                         name_span,
-                        format!(
-                            "`{}()` is not available here; this key allows the functions {}",
-                            func.name,
-                            list_or_none(&allowed)
-                        ),
+                        format!("`{}()` is not available here; {tail}", func.name),
                     );
                 }
             }
@@ -321,32 +338,84 @@ fn list_or_none(items: &[String]) -> String {
     }
 }
 
-/// A message naming what is missing in the terms of the context it belongs to.
+/// A message naming what is missing in the terms of the context it belongs to, with a
+/// "did you mean" for near misses and the list of what exists when it is short.
 fn undefined_property_message(recv: &Expr, object: &super::types::Object, name: &str) -> String {
     let path = recv.access_path().unwrap_or_default();
     let known: Vec<&str> = object.props.keys().map(String::as_str).collect();
-    let known_list = if known.is_empty() {
-        "none".to_string()
-    } else {
-        known.join(", ")
+    let hint = match suggest(name, &known) {
+        Some(close) => format!("; did you mean `{close}`?"),
+        None if known.is_empty() => String::new(),
+        None if known.len() <= 12 => format!("; {}", known.join(", ")),
+        None => String::new(),
     };
     let path_str: Vec<&str> = path.iter().map(String::as_str).collect();
-    match path_str.as_slice() {
-        ["steps"] => format!(
-            "no step with id `{name}` runs before this one in the job; earlier step ids: {known_list}"
-        ),
-        ["needs"] => format!("job `{name}` is not listed in this job's `needs:`; needed jobs: {known_list}"),
-        ["jobs"] => format!("the workflow has no job `{name}`; jobs: {known_list}"),
-        ["needs" | "jobs", job, "outputs"] => {
-            format!("job `{job}` declares no output `{name}`; its outputs: {known_list}")
+    let what = match path_str.as_slice() {
+        ["steps"] => format!("no step with id `{name}` runs before this one in the job"),
+        ["needs"] => format!("job `{name}` is not listed in this job's `needs:`"),
+        ["jobs"] => format!("the workflow has no job `{name}`"),
+        ["needs" | "jobs", job, "outputs"] => format!("job `{job}` declares no output `{name}`"),
+        ["matrix"] if known.is_empty() => {
+            return format!("the job has no matrix, so `matrix.{name}` is always null");
         }
-        ["matrix"] => format!("the matrix of this job has no key `{name}`; matrix keys: {known_list}"),
-        ["inputs"] => format!("no input `{name}` is declared; declared inputs: {known_list}"),
-        _ => format!(
-            "`{}` has no property `{name}`; its properties: {known_list}",
-            path_str.join(".")
-        ),
+        ["matrix"] => format!("the matrix of this job has no key `{name}`"),
+        ["inputs"] if known.is_empty() => {
+            return format!(
+                "no input `{name}` is declared: the workflow has no `workflow_dispatch` or `workflow_call` inputs"
+            );
+        }
+        ["inputs"] => format!("no input `{name}` is declared"),
+        _ => format!("`{}` has no property `{name}`", path_str.join(".")),
+    };
+    let label = match path_str.as_slice() {
+        ["steps"] => "earlier step ids: ",
+        ["needs"] => "needed jobs: ",
+        ["jobs"] => "jobs: ",
+        ["needs" | "jobs", _, "outputs"] => "its outputs: ",
+        ["matrix"] => "matrix keys: ",
+        ["inputs"] => "declared inputs: ",
+        _ => "its properties: ",
+    };
+    match hint.strip_prefix("; ") {
+        Some(list) if !list.starts_with("did you mean") => format!("{what}; {label}{list}"),
+        _ => format!("{what}{hint}"),
     }
+}
+
+/// The known name closest to `name` (case-insensitive edit distance at most 2, and less
+/// than half the name), if any.
+fn suggest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    let name = name.to_ascii_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&name, k), *k))
+        .filter(|(d, k)| *d > 0 && *d <= 2 && *d * 2 < name.len().max(k.len()))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Edit distance counting a swap of two neighbours as one edit (typos like `nmae`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 #[cfg(test)]
@@ -462,10 +531,20 @@ mod tests {
             (
                 "needs.setup.outputs.versoin",
                 "declares no output `versoin`",
-                "version",
+                "did you mean `version`?",
             ),
-            ("inputs.nmae", "no input `nmae`", "name"),
-            ("github.evnt.x", "`github` has no property `evnt`", "event_name"),
+            ("inputs.nmae", "no input `nmae`", "did you mean `name`?"),
+            (
+                "github.evnt.x",
+                "`github` has no property `evnt`",
+                "did you mean `event`?",
+            ),
+            (
+                "github.nothing_like_it",
+                "`github` has no property",
+                "`nothing_like_it`",
+            ),
+            ("inputs.other", "no input `other`", "declared inputs: name"),
             ("foo.bar", "not a context", "github"),
             ("toYaml(github)", "not a function", "toJSON"),
             ("success", "is a function", "success(…)"),
@@ -499,6 +578,6 @@ mod tests {
         .expect("job-env");
         let found = problems_with("hashFiles('a')", &scope, Some(&job_env));
         assert_eq!(found[0].kind, ProblemKind::Availability);
-        assert!(found[0].message.contains("none"), "{}", found[0].message);
+        assert!(found[0].message.contains("allows none"), "{}", found[0].message);
     }
 }

@@ -391,3 +391,49 @@ mod tests {
         assert_eq!(ok(&fine), "a");
     }
 }
+
+#[cfg(test)]
+mod prop_tests {
+    use super::parse;
+    use crate::lint::expr::template::find_embedded;
+    use proptest::prelude::*;
+
+    /// Fragments that make random input look like expressions, so the generator reaches
+    /// deep into the parser instead of failing on the first character.
+    fn expression_like() -> impl Strategy<Value = String> {
+        let atoms = prop::sample::select(vec![
+            "github", ".", "event", "[", "]", "(", ")", "*", "'", "''", "'x'", "!", "==", "!=", "<", "<=",
+            "&&", "||", ",", "0x1f", "1e3", "-2", "null", "true", "format", "contains", " ", "${{", "}}",
+            "é", "\"", "=", "&",
+        ]);
+        prop::collection::vec(atoms, 0..40).prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_text_never_panics(text in "\\PC{0,80}") {
+            let _ = parse(&text);
+            let _ = find_embedded(&text);
+        }
+
+        #[test]
+        fn parsing_expression_like_text_never_panics_and_spans_stay_inside(text in expression_like()) {
+            match parse(&text) {
+                Ok(expr) => {
+                    prop_assert!(expr.span.end <= text.len());
+                    let mut inside = true;
+                    expr.walk(&mut |e| inside &= e.span.start <= e.span.end && e.span.end <= text.len());
+                    prop_assert!(inside);
+                }
+                Err(err) => {
+                    prop_assert!(err.span.start <= err.span.end && err.span.end <= text.len());
+                    prop_assert!(text.is_char_boundary(err.span.start));
+                }
+            }
+            let (found, _) = find_embedded(&text);
+            for e in found {
+                prop_assert!(e.whole.start < e.inner.start && e.inner.end < e.whole.end && e.whole.end <= text.len());
+            }
+        }
+    }
+}

@@ -158,7 +158,10 @@ fn classify(path: &[String], inputs: &dyn InputPolicy) -> Option<Source> {
     let segs: Vec<&str> = path.iter().map(String::as_str).collect();
     match segs.as_slice() {
         ["inputs", name, ..] if inputs.is_untrusted_input(name) => return Some(Source::Input),
-        ["github", "event", "inputs", ..] => return Some(Source::Input),
+        ["github", "event", "inputs", name, ..] if inputs.is_untrusted_input(name) => {
+            return Some(Source::Input);
+        }
+        ["github", "event", "inputs"] => return Some(Source::Input),
         ["steps" | "needs", _, "outputs", ..] => return Some(Source::Output),
         _ => {}
     }

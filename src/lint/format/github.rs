@@ -23,7 +23,11 @@ pub fn render(run: &Run<'_>) -> String {
             f.span.start.line,
             f.span.start.col,
             f.span.end.line.max(f.span.start.line),
-            if f.span.end.line > f.span.start.line { f.span.end.col } else { f.span.end.col.max(f.span.start.col) },
+            if f.span.end.line > f.span.start.line {
+                f.span.end.col
+            } else {
+                f.span.end.col.max(f.span.start.col)
+            },
             escape_property(&format!("{} ({})", f.rule, f.severity)),
             escape_data(&message),
         ));

@@ -47,7 +47,11 @@ fn render_one(out: &mut String, report: &FileReport, f: &Finding) {
         };
         let carets = end_col0.saturating_sub(col0).max(1) as usize;
         out.push_str(&format!("{pad} |\n{num} | {}\n", shown.trim_end()));
-        out.push_str(&format!("{pad} | {}{}\n", " ".repeat(col0 as usize), "^".repeat(carets)));
+        out.push_str(&format!(
+            "{pad} | {}{}\n",
+            " ".repeat(col0 as usize),
+            "^".repeat(carets)
+        ));
         if let Some(help) = &f.help {
             out.push_str(&format!("{pad} = help: {help}\n"));
         }

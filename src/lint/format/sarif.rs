@@ -92,7 +92,9 @@ pub fn render(run: &Run<'_>) -> String {
 
 /// SARIF URIs use `/` and percent-encode spaces; `./` prefixes are dropped.
 fn uri(path: &str) -> String {
-    path.trim_start_matches("./").replace('\\', "/").replace(' ', "%20")
+    path.trim_start_matches("./")
+        .replace('\\', "/")
+        .replace(' ', "%20")
 }
 
 /// Stable across line moves: the same finding on the same file keeps its alert.

@@ -254,6 +254,53 @@ pub fn bool_value(node: &Node) -> Option<bool> {
     }
 }
 
+/// The owner of the repository the workflow belongs to, when the file says so itself: a
+/// condition such as `github.repository == 'owner/repo'` or `github.repository_owner != 'owner'`
+/// (common guards against running in forks). Compared case-insensitively by callers.
+pub fn home_owner(root: &Node) -> Option<String> {
+    let mut found = None;
+    visit_strings(root, &mut |text| {
+        if found.is_none() {
+            found = owner_in_condition(text);
+        }
+    });
+    found
+}
+
+fn visit_strings<'a>(node: &'a Node, f: &mut dyn FnMut(&'a str)) {
+    match &node.kind {
+        crate::lint::yaml::NodeKind::Scalar(s) => f(&s.text),
+        crate::lint::yaml::NodeKind::Seq(items) => items.iter().for_each(|n| visit_strings(n, f)),
+        crate::lint::yaml::NodeKind::Map(entries) => entries.iter().for_each(|e| visit_strings(&e.value, f)),
+    }
+}
+
+fn owner_in_condition(text: &str) -> Option<String> {
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    for context in ["github.repository_owner", "github.repository"] {
+        for op in ["==", "!="] {
+            let literal_after = compact
+                .find(&format!("{context}{op}'"))
+                .map(|i| i + context.len() + op.len() + 1);
+            let literal_before = compact
+                .find(&format!("'{op}{context}"))
+                .and_then(|end| compact[..end].rfind('\'').map(|start| start + 1));
+            for start in [literal_after, literal_before].into_iter().flatten() {
+                let value: String = compact[start..].chars().take_while(|c| *c != '\'').collect();
+                let owner = value.split('/').next().unwrap_or_default();
+                let valid = !owner.is_empty()
+                    && owner
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+                if valid && (context == "github.repository_owner" || value.contains('/')) {
+                    return Some(owner.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +324,20 @@ mod tests {
             panic!("remote")
         };
         assert!(c.is("actions/checkout") && c.is_first_party());
+    }
+
+    #[test]
+    fn home_owner_from_fork_guards() {
+        assert_eq!(
+            owner_in_condition("github.repository == 'duckdb/duckdb'"),
+            Some("duckdb".into())
+        );
+        assert_eq!(
+            owner_in_condition("${{ 'Homebrew' != github.repository_owner }}"),
+            Some("Homebrew".into())
+        );
+        assert_eq!(owner_in_condition("github.repository == ''"), None);
+        assert_eq!(owner_in_condition("github.repository == github.event.x"), None);
     }
 
     #[test]

@@ -88,6 +88,8 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Pipeline {
     pub commands: Vec<Command>,
+    /// Read from a `$( … )` or `<( … )` substitution: its output is captured, not logged.
+    pub captured: bool,
 }
 
 const WRAPPERS: &[&str] = &[
@@ -133,7 +135,9 @@ pub fn substitutions(text: &str) -> Vec<Range<usize>> {
     while i < bytes.len() {
         match bytes[i] {
             b'\'' => in_single = !in_single,
-            b'$' if !in_single && bytes.get(i + 1) == Some(&b'(') && bytes.get(i + 2) != Some(&b'(') => {
+            b'$' | b'<' | b'>'
+                if !in_single && bytes.get(i + 1) == Some(&b'(') && bytes.get(i + 2) != Some(&b'(') =>
+            {
                 let start = i + 2;
                 let mut depth = 1usize;
                 let mut j = start;
@@ -158,6 +162,56 @@ pub fn substitutions(text: &str) -> Vec<Range<usize>> {
         i += 1;
     }
     out
+}
+
+/// Every pipeline of a script, then those inside its `$( … )` substitutions (to a small
+/// depth), all with ranges into `script`.
+pub fn all_pipelines(script: &str) -> Vec<Pipeline> {
+    let mut out = Vec::new();
+    collect_pipelines(script, 0, &mut out, 0);
+    out
+}
+
+/// Every simple command of [`all_pipelines`].
+pub fn commands(script: &str) -> Vec<Command> {
+    all_pipelines(script)
+        .into_iter()
+        .flat_map(|p| p.commands)
+        .collect()
+}
+
+fn collect_pipelines(script: &str, base: usize, out: &mut Vec<Pipeline>, depth: usize) {
+    for mut pipeline in pipelines(script) {
+        let mut nested = Vec::new();
+        for command in &mut pipeline.commands {
+            for word in command.words.iter().chain(command.assignments.iter()) {
+                for sub in substitutions(&word.raw) {
+                    nested.push(word.range.start + sub.start..word.range.start + sub.end);
+                }
+            }
+            shift(command, base);
+        }
+        pipeline.captured = depth > 0;
+        out.push(pipeline);
+        if depth < 4 {
+            for range in nested {
+                if let Some(inner) = script.get(range.clone()) {
+                    collect_pipelines(inner, base + range.start, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+fn shift(command: &mut Command, by: usize) {
+    let moved = |r: &Range<usize>| r.start + by..r.end + by;
+    command.range = moved(&command.range);
+    for word in command.words.iter_mut().chain(command.assignments.iter_mut()) {
+        word.range = moved(&word.range);
+    }
+    for text in &mut command.stdin_text {
+        *text = moved(text);
+    }
 }
 
 struct Reader<'a> {
@@ -225,6 +279,10 @@ impl<'a> Reader<'a> {
                         self.end_command();
                     }
                 }
+                b'>' | b'<' if self.bytes.get(self.pos + 1) == Some(&b'(') => {
+                    let word = self.read_word();
+                    self.push_word(word);
+                }
                 b'>' | b'<' => self.read_redirection(),
                 b'0'..=b'9' if self.is_fd_redirection() => self.read_redirection(),
                 _ => {
@@ -289,7 +347,7 @@ impl<'a> Reader<'a> {
                 b'"' => self.skip_double_quoted(),
                 b'`' => self.skip_until(b'`'),
                 b'\\' => self.pos = (self.pos + 2).min(self.bytes.len()),
-                b'$' if self.bytes.get(self.pos + 1) == Some(&b'(') => {
+                b'$' | b'<' | b'>' if self.bytes.get(self.pos + 1) == Some(&b'(') => {
                     depth_paren += 1;
                     self.pos += 2;
                 }
@@ -562,6 +620,26 @@ mod tests {
         let subs = substitutions(text);
         assert_eq!(subs.len(), 1);
         assert_eq!(&text[subs[0].clone()], "curl -H \"a\" $(inner)");
+    }
+
+    #[test]
+    fn substitution_commands_have_absolute_ranges() {
+        let src = "echo \"x=$(curl -H \"$T\" u)\" >> f";
+        let all = commands(src);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].program().as_deref(), Some("curl"));
+        assert_eq!(&src[all[1].words[2].range.clone()], "\"$T\"");
+        assert_eq!(&src[all[1].range.clone()], "curl -H \"$T\" u");
+    }
+
+    #[test]
+    fn process_substitutions_stay_in_their_word_and_are_captured() {
+        let src = "sign --file=<(echo $K | base64 -d) --out x";
+        let all = all_pipelines(src);
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all[0].commands[0].words.len(), 4);
+        assert!(!all[0].captured && all[1].captured);
+        assert_eq!(all[1].commands[1].program().as_deref(), Some("base64"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! SHA, and `docker://` images to a content digest, as the configured pinning policy asks
 //! (`off`, `third-party` — the default, where `actions/*` and `github/*` are first-party —
 //! or `all`). Local `./` references are the repository's own code and always fine.
-use super::security::{Uses, is_digest_pinned, is_full_sha, parse_uses};
+use super::security::{Uses, home_owner, is_digest_pinned, is_full_sha, parse_uses};
 use crate::lint::LintContext;
 use crate::lint::config::PinPolicy;
 use crate::lint::finding::{Finding, Severity};
@@ -38,14 +38,26 @@ impl Rule for UnpinnedAction {
         } else if let Some(action) = cx.action() {
             uses_nodes.extend(action.steps().filter_map(|s| s.uses()));
         }
+        // Actions of the workflow's own organisation are not third-party.
+        let home = cx.root().and_then(home_owner);
         for node in uses_nodes {
             let Some(text) = node.as_str() else { continue };
+            if policy == PinPolicy::ThirdParty
+                && let Uses::Remote(r) = parse_uses(text)
+                && home.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(r.owner))
+            {
+                continue;
+            }
             if let Some(f) = check_uses(cx, node, text, policy) {
                 out.push(f);
             }
         }
     }
 }
+
+/// Actions whose documentation requires a tag: the SLSA generator's provenance names the
+/// tag it was called at, and `slsa-verifier` rejects provenance from a SHA-pinned call.
+const MUST_USE_TAGS: &[&str] = &["slsa-framework/slsa-github-generator"];
 
 fn check_uses(cx: &LintContext<'_>, node: &Node, text: &str, policy: PinPolicy) -> Option<Finding> {
     match parse_uses(text) {
@@ -63,7 +75,12 @@ fn check_uses(cx: &LintContext<'_>, node: &Node, text: &str, policy: PinPolicy) 
             )
         }
         Uses::Remote(remote) => {
-            if is_full_sha(remote.git_ref) || (policy == PinPolicy::ThirdParty && remote.is_first_party()) {
+            if is_full_sha(remote.git_ref)
+                || (policy == PinPolicy::ThirdParty && remote.is_first_party())
+                || MUST_USE_TAGS
+                    .iter()
+                    .any(|slug| remote.slug().eq_ignore_ascii_case(slug))
+            {
                 return None;
             }
             let what = if remote.path.is_some_and(|p| p.starts_with(".github/workflows/")) {
@@ -143,6 +160,28 @@ mod tests {
             ..Config::default()
         };
         assert!(lint_with("wf.yml", WF, "unpinned-action", &off, &NoLocalFiles).is_empty());
+    }
+
+    #[test]
+    fn the_workflows_own_organisation_is_first_party() {
+        let src = "on: push\njobs:\n  a:\n    if: github.repository == 'acme/app'\n    runs-on: x\n    steps:\n      - uses: acme/ci-actions/setup@main\n      - uses: other/action@v1\n";
+        let got = lint("wf.yml", src, "unpinned-action");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].2.contains("other/action"));
+        let all = Config {
+            pinning: PinPolicy::All,
+            ..Config::default()
+        };
+        assert_eq!(
+            lint_with("wf.yml", src, "unpinned-action", &all, &NoLocalFiles).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn the_slsa_generator_must_stay_on_a_tag() {
+        let src = "on: push\njobs:\n  p:\n    uses: slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@v2.1.0\n";
+        assert!(lint("wf.yml", src, "unpinned-action").is_empty());
     }
 
     #[test]
