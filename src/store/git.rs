@@ -276,7 +276,16 @@ impl GitStore {
         if let Some(tip) = &snap.tip {
             cmd = cmd.arg("-p").arg(tip);
         }
-        self.local(cmd.arg("-m").arg(format!("autosd: {verb} {key}")))
+        // A nonce makes every commit unique: two writers making the same change on the same
+        // tip in the same second would otherwise build the *same* commit, and the second
+        // push would "succeed" as a no-op, silently losing that writer's update.
+        let mut nonce = [0u8; 8];
+        let _ = getrandom::fill(&mut nonce);
+        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        self.local(
+            cmd.arg("-m")
+                .arg(format!("autosd: {verb} {key}\n\nnonce: {nonce}")),
+        )
     }
 
     fn write_blob(&self, bytes: &[u8]) -> Result<String> {
