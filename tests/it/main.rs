@@ -1,4 +1,5 @@
 //! The one integration-test binary: black-box tests of the built `autosd`.
 mod audit;
 mod common;
+mod preauth;
 mod store;
