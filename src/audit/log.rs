@@ -181,9 +181,25 @@ impl AuditLog {
     }
 }
 
+/// A failed store append is `AUTOSD-AUDIT-UNWRITABLE`, except that audit and state-store
+/// codes that already say what is wrong (unreachable remote, corrupt branch, …) are kept.
 fn unwritable_from(what: &str, e: Error) -> Error {
     match e.code {
         ErrorCode::AuditTampered | ErrorCode::AuditUnwritable => e,
+        ErrorCode::StateUnreachable
+        | ErrorCode::StateCorrupt
+        | ErrorCode::StateConflict
+        | ErrorCode::StateGit => {
+            let hints = e.hint_lines();
+            let mut err = Error::new(
+                e.code,
+                format!("cannot append to the {what}: {}; nothing was done", e.message),
+            );
+            for h in hints {
+                err = err.hint(h);
+            }
+            err
+        }
         _ => Error::new(
             ErrorCode::AuditUnwritable,
             format!("cannot append to the {what}: {}; nothing was done", e.message),

@@ -280,3 +280,109 @@ fn local_store_keeps_appends_from_concurrent_threads() {
         .expect("exists");
     assert_eq!(bytes.iter().filter(|&&b| b == b'\n').count(), 200);
 }
+
+/// A project directory with `autosd init --project p` done, under `home`.
+fn project(home: &Path) -> std::path::PathBuf {
+    let repo = home.join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    crate::common::autosd(home)
+        .current_dir(&repo)
+        .args(["init", "--project", "p"])
+        .assert()
+        .code(0);
+    repo
+}
+
+#[test]
+fn cli_halt_from_a_laptop_is_seen_by_a_fresh_runner_through_the_git_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let remote = bare_remote(dir.path());
+    let laptop = dir.path().join("laptop");
+    let runner = dir.path().join("runner");
+    let (laptop_repo, runner_repo) = (project(&laptop), project(&runner));
+    let state = ["--state", "git", "--state-remote", remote.as_str()];
+    crate::common::autosd(&laptop)
+        .current_dir(&laptop_repo)
+        .args(["halt", "--project", "p", "--reason", "incident 42"])
+        .args(state)
+        .assert()
+        .code(0);
+    let out = crate::common::autosd(&runner)
+        .current_dir(&runner_repo)
+        .args(["status", "--project", "p", "--output", "json"])
+        .args(state)
+        .assert()
+        .code(0);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("incident 42"), "{text}");
+    // the runner's own local state knows nothing: the halt came through the branch
+    assert!(!runner.join("state/halt/p.json").exists());
+}
+
+#[test]
+fn cli_unreachable_state_remote_is_a_clear_error_and_nothing_proceeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let repo = project(&home);
+    let missing = dir.path().join("missing.git");
+    let out = crate::common::autosd(&home)
+        .current_dir(&repo)
+        .args(["halt", "--project", "p", "--state", "git", "--state-remote"])
+        .arg(&missing)
+        .assert()
+        .code(i32::from(ErrorCode::StateUnreachable.exit_code()));
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("AUTOSD-STATE-UNREACHABLE") && err.contains("cannot reach"),
+        "{err}"
+    );
+    assert!(!home.join("state/halt/p.json").exists());
+    crate::common::autosd(&home)
+        .current_dir(&repo)
+        .args([
+            "resume",
+            "--project",
+            "p",
+            "--force",
+            "--state",
+            "git",
+            "--state-remote",
+        ])
+        .arg(&missing)
+        .assert()
+        .code(i32::from(ErrorCode::StateUnreachable.exit_code()));
+}
+
+#[test]
+fn cli_corrupt_state_branch_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let remote = bare_remote(dir.path());
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    git(&work, &["init", "--quiet", "-b", "autosd-state"]);
+    std::fs::create_dir(work.join("halt")).expect("mkdir");
+    std::fs::write(work.join("halt/p.json"), "{\"halted\":false}").expect("write");
+    git(&work, &["add", "halt/p.json"]);
+    git(&work, &["commit", "--quiet", "-m", "hand-made"]);
+    git(&work, &["push", "--quiet", &remote, "autosd-state"]);
+    let home = dir.path().join("home");
+    let repo = project(&home);
+    let out = crate::common::autosd(&home)
+        .current_dir(&repo)
+        .args([
+            "status",
+            "--project",
+            "p",
+            "--state",
+            "git",
+            "--state-remote",
+            remote.as_str(),
+        ])
+        .assert()
+        .code(i32::from(ErrorCode::StateCorrupt.exit_code()));
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("AUTOSD-STATE-CORRUPT") && err.contains("autosd-state"),
+        "{err}"
+    );
+}
