@@ -1,5 +1,6 @@
 //! The one integration-test binary: black-box tests of the built `autosd`.
 mod audit;
 mod common;
+mod gate;
 mod preauth;
 mod store;
