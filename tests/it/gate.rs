@@ -444,6 +444,25 @@ fn resume_with_force_proceeds_and_is_audited() {
         "{}",
         status.stdout
     );
+    assert!(
+        status.stdout.contains("the log still matches it"),
+        "{}",
+        status.stdout
+    );
+    // cutting the last record is caught against the last checkpoint
+    let log = site.audit_log();
+    let cut = log.trim_end().rfind('\n').expect("several lines") + 1;
+    fs::write(site.home().join("audit.log.jsonl"), &log[..cut]).expect("truncate");
+    let v = site
+        .expect(&["status", "--project", "shop", "--output", "json"], 0)
+        .json();
+    assert_eq!(v["audit"]["records"], 2);
+    assert_eq!(v["audit"]["last_checkpoint"]["log_matches"], false, "{v}");
+    assert!(
+        v["audit"]["last_checkpoint"]["check"]
+            .as_str()
+            .is_some_and(|c| c.contains("TRUNCATED"))
+    );
 }
 
 /// Runs `autosd ARGS` on a pseudo-terminal (util-linux `script`), typing `answer` once the
