@@ -47,7 +47,7 @@ fn two_clones_writing_at_once_lose_nothing() {
     let remote = bare_remote(dir.path());
     let laptop = GitStore::open(&dir.path().join("laptop"), &remote, "autosd-state").expect("open");
     let runner = GitStore::open(&dir.path().join("runner"), &remote, "autosd-state").expect("open");
-    const N: usize = 12;
+    const N: usize = 8;
     std::thread::scope(|s| {
         s.spawn(|| {
             for i in 0..N {
