@@ -367,6 +367,8 @@ struct Status {
     audit: Report,
     last_checkpoint: Option<std::result::Result<SignedCheckpoint, String>>,
     since: String,
+    /// Which audit log the grant use was read from.
+    grants_from: String,
     grants: BTreeMap<String, GrantUse>,
 }
 
@@ -416,9 +418,15 @@ impl Render for Status {
             None => out.push_str("last checkpoint: none yet\n"),
         }
         if self.grants.is_empty() {
-            out.push_str(&format!("grants used since {}: none\n", self.since));
+            out.push_str(&format!(
+                "grants used since {} ({}): none\n",
+                self.since, self.grants_from
+            ));
         } else {
-            out.push_str(&format!("grants used since {}:\n", self.since));
+            out.push_str(&format!(
+                "grants used since {} ({}):\n",
+                self.since, self.grants_from
+            ));
             let rows: Vec<Vec<String>> = self
                 .grants
                 .iter()
@@ -478,6 +486,7 @@ impl Render for Status {
                 },
             },
             "grants_since": self.since,
+            "grants_from": self.grants_from,
             "grants": grants,
         })
     }
@@ -499,8 +508,14 @@ pub fn status(ctx: &Context, printer: &Printer, args: StatusArgs) -> Result<()> 
         _ => None,
     };
     let audit = verify(&bytes, anchor.as_ref());
+    // With the git store, grant use by every machine (CI runs included) is on the branch.
+    let (grants_from, grant_log) = match session.shared_audit() {
+        Some(shared) => (shared.describe(), shared.read_all()?),
+        None => (log.describe(), bytes.clone()),
+    };
     printer.print(&Status {
-        grants: grant_uses(&bytes, &session.config.project, since_unix),
+        grants: grant_uses(&grant_log, &session.config.project, since_unix),
+        grants_from,
         project: session.config.project.clone(),
         config_path: session.config.path.clone(),
         store: session.store.describe(),

@@ -746,7 +746,13 @@ fn halt_set_through_the_git_store_stops_a_fresh_clone_elsewhere() {
         )
         .json();
     assert_eq!(v["halt"]["halted"], false);
-    ci.expect(&["resume", "--project", "shop", "--force"], 0);
+    // CI resumes with its own break-glass grant; the laptop sees both the resume and, from
+    // the shared audit log on the branch, which grant was used
+    let (gid, _) = ci.grant(&["--auto-deploy-prod", "--break-glass", "--expires-in-hours", "1"]);
+    ci.expect(
+        &["resume", "--project", "shop", "--force", "--preauth-grant", &gid],
+        0,
+    );
     let v = run(
         &laptop,
         with(&["status", "--project", "shop", "--output", "json"]),
@@ -754,6 +760,11 @@ fn halt_set_through_the_git_store_stops_a_fresh_clone_elsewhere() {
     )
     .json();
     assert_eq!(v["halt"]["halted"], false, "{v}");
+    assert!(
+        v["grants_from"].as_str().is_some_and(|f| f.contains("git")),
+        "{v}"
+    );
+    assert_eq!(v["grants"][0]["grant_id"], gid.as_str(), "{v}");
 }
 
 #[test]
