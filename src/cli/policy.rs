@@ -56,6 +56,8 @@ struct Rule {
 
 struct PolicyView {
     config: ProjectConfig,
+    /// The environments shown (all, or the one `--env` named).
+    envs: Vec<String>,
     rules: Vec<Rule>,
     grant: Option<VerifiedGrant>,
 }
@@ -110,7 +112,12 @@ fn show_policy(ctx: &Context, printer: &Printer, args: ShowArgs) -> Result<()> {
             });
         }
     }
-    printer.print(&PolicyView { config, rules, grant });
+    printer.print(&PolicyView {
+        config,
+        envs,
+        rules,
+        grant,
+    });
     Ok(())
 }
 
@@ -149,6 +156,7 @@ impl Render for PolicyView {
         let env_rows: Vec<Vec<String>> = c
             .environments
             .iter()
+            .filter(|e| self.envs.contains(&e.name))
             .map(|e| {
                 vec![
                     e.name.clone(),
@@ -216,6 +224,7 @@ impl Render for PolicyView {
         let environments: Vec<Value> = c
             .environments
             .iter()
+            .filter(|e| self.envs.contains(&e.name))
             .map(|e| json!({ "name": e.name, "production": e.production, "require_grant": e.require_grant }))
             .collect();
         let rules: Vec<Value> = self

@@ -308,3 +308,12 @@ pub fn list_grant_ids(home: &Path) -> Result<Vec<String>> {
     ids.sort();
     Ok(ids)
 }
+
+/// The nearest ancestor of `start` (itself included) holding `.autosd/trust/`: the
+/// repository whose committed trust store applies.
+pub fn find_repo_root(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| repo_trust_dir(dir).is_dir())
+        .map(Path::to_path_buf)
+}

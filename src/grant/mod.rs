@@ -8,6 +8,7 @@
 pub mod envelope;
 pub mod home;
 pub mod keys;
+pub mod manage;
 pub mod model;
 pub mod resolve;
 pub mod revocation;

@@ -17,7 +17,7 @@ pub const TOKEN_PREFIX: &str = "autosd.grant.";
 /// repeating the value, which may be a mangled secret.
 pub fn resolve_grant_value(ctx: &Context, flag: Option<&str>) -> Result<Option<Secret<String>>> {
     let (value, source) = match flag {
-        Some(v) => (v.trim().to_string(), "--preauth-grant"),
+        Some(v) => (v.trim().to_string(), "the grant value"),
         None => match ctx.env.secret(GRANT_ENV_VAR) {
             Some(s) => (s.expose().trim().to_string(), GRANT_ENV_VAR),
             None => return Ok(None),
@@ -35,7 +35,7 @@ pub fn resolve_grant_value(ctx: &Context, flag: Option<&str>) -> Result<Option<S
     }
     Err(Error::new(
         ErrorCode::PreauthInvalid,
-        format!("grant rejected: malformed: the value of {source} is neither a grant id (g-…) nor a grant token (autosd.grant.…)"),
+        format!("grant rejected: malformed: {source} is neither a grant id (g-…) nor a grant token (autosd.grant.…)"),
     )
     .hint("pass the grant id or the token exactly as `autosd preauth create-grant` printed it"))
 }

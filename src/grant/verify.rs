@@ -149,7 +149,26 @@ impl Verifier {
         Ok(claims)
     }
 
+    /// Authenticity, key, lifetime, time and revocation: is this grant alive at `now`,
+    /// wherever it is used? (`preauth list` status; `verify` adds bindings and scope.)
+    pub fn check_validity(&self, token: &str, now: i64) -> Result<Claims, Rejection> {
+        let claims = self.authenticate(token)?;
+        self.check_alive(&claims, now)?;
+        Ok(claims)
+    }
+
     fn check_claims(&self, claims: Claims, now: i64, check: &Check) -> Result<VerifiedGrant, Rejection> {
+        let kid = self.check_alive(&claims, now)?;
+        check_bindings(&claims, check)?;
+        check_scope(&claims, check)?;
+        Ok(VerifiedGrant {
+            gid: claims.gid.clone(),
+            kid,
+            claims,
+        })
+    }
+
+    fn check_alive(&self, claims: &Claims, now: i64) -> Result<Kid, Rejection> {
         let kid = Kid::parse(&claims.kid).ok_or(Rejection::Malformed)?;
         let key = self.trust.get(kid.as_str()).ok_or(Rejection::UnknownKey)?;
         if claims.aud != AUDIENCE {
@@ -177,13 +196,7 @@ impl Verifier {
         if self.revoked.gids.contains(&claims.gid) {
             return Err(Rejection::Revoked);
         }
-        check_bindings(&claims, check)?;
-        check_scope(&claims, check)?;
-        Ok(VerifiedGrant {
-            gid: claims.gid.clone(),
-            kid,
-            claims,
-        })
+        Ok(kid)
     }
 }
 

@@ -77,7 +77,9 @@ impl ProjectSession {
             halts: &halts,
             audit: &self.audit,
             confirm,
-            interactive: self.ctx.stdin_is_tty,
+            // The prompt goes to stderr and the answer comes from stdin: both must be the
+            // terminal, or a human would wait on a question they cannot see.
+            interactive: self.ctx.stdin_is_tty && self.ctx.stderr_is_tty,
             clock: &clock,
             elapsed_ms: &elapsed,
         };
@@ -136,6 +138,11 @@ impl ProjectSession {
     /// The local audit log (the log of record on this machine).
     pub fn local_audit(&self) -> AuditLog {
         AuditLog::open(&self.ctx)
+    }
+
+    /// The log shared by every machine on the git state branch, when the git store is used.
+    pub fn shared_audit(&self) -> Option<&AuditLog> {
+        self.audit.logs.get(1)
     }
 
     /// Verifies a grant for `policy show` (signature, time, revocation, project scope).

@@ -278,3 +278,75 @@ fn eight_processes_appending_at_once_keep_a_contiguous_valid_chain() {
     assert_eq!(report.records, (WORKERS * APPENDS_PER_WORKER) as u64);
     autosd(home.path()).args(["audit", "verify"]).assert().code(0);
 }
+
+/// A repository with an initialised project `p` (local state), halted; returns (home, repo).
+fn halted_project() -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let repo = home.path().join("repo");
+    std::fs::create_dir(&repo).expect("mkdir");
+    autosd(home.path())
+        .current_dir(&repo)
+        .args(["init", "--project", "p"])
+        .assert()
+        .code(0);
+    autosd(home.path())
+        .current_dir(&repo)
+        .args(["halt", "--project", "p", "--reason", "drill"])
+        .assert()
+        .code(0);
+    (home, repo)
+}
+
+fn halt_record(home: &Path) -> Vec<u8> {
+    std::fs::read(home.join("state/halt/p.json")).expect("halt record")
+}
+
+/// `resume` is privileged and audited: with the audit log unwritable it must refuse with
+/// `AUTOSD-AUDIT-UNWRITABLE` and leave the project halted and the log untouched.
+fn assert_resume_refused(home: &Path, repo: &Path) {
+    let halt_before = halt_record(home);
+    let out = autosd(home)
+        .current_dir(repo)
+        .args(["resume", "--project", "p", "--force"])
+        .assert()
+        .code(i32::from(ErrorCode::AuditUnwritable.exit_code()));
+    let err = String::from_utf8_lossy(&out.get_output().stderr);
+    assert!(
+        err.contains("AUTOSD-AUDIT-UNWRITABLE") && err.contains("not done"),
+        "{err}"
+    );
+    assert_eq!(halt_record(home), halt_before, "the halt must stay as it was");
+}
+
+#[test]
+fn read_only_log_makes_a_privileged_command_refuse_and_change_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let (home, repo) = halted_project();
+    let log = log_path(home.path());
+    let before = std::fs::read(&log).expect("log");
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    assert_resume_refused(home.path(), &repo);
+    assert_eq!(
+        std::fs::read(&log).expect("log"),
+        before,
+        "the log must be untouched"
+    );
+    // once writable again, the same command goes through and the chain still verifies
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    autosd(home.path())
+        .current_dir(&repo)
+        .args(["resume", "--project", "p", "--force"])
+        .assert()
+        .code(0);
+    autosd(home.path()).args(["audit", "verify"]).assert().code(0);
+}
+
+#[test]
+fn full_log_makes_a_privileged_command_refuse_and_change_nothing() {
+    let (home, repo) = halted_project();
+    let log = log_path(home.path());
+    // every write to /dev/full fails with ENOSPC: a log on a full disk
+    std::fs::remove_file(&log).expect("rm");
+    std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");
+    assert_resume_refused(home.path(), &repo);
+}

@@ -5,3 +5,6 @@ mod factory;
 mod github_api;
 mod action_act;
 mod lint;
+mod gate;
+mod preauth;
+mod store;
