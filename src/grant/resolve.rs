@@ -1,6 +1,7 @@
 //! `--preauth-grant VALUE` resolution: a local grant id or a token, with the secret env
 //! var `AUTOSD_PREAUTH_GRANT` as the fallback (how a GitHub secret reaches a step).
 use super::home::read_grant_copy;
+use super::model::Rejection;
 use super::verify::is_gid;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
@@ -35,7 +36,10 @@ pub fn resolve_grant_value(ctx: &Context, flag: Option<&str>) -> Result<Option<S
     }
     Err(Error::new(
         ErrorCode::PreauthInvalid,
-        format!("grant rejected: malformed: {source} is neither a grant id (g-…) nor a grant token (autosd.grant.…)"),
+        format!(
+            "grant rejected: {} ({source} is neither a grant id g-… nor a token autosd.grant.…)",
+            Rejection::Malformed.description()
+        ),
     )
     .hint("pass the grant id or the token exactly as `autosd preauth create-grant` printed it"))
 }
