@@ -65,6 +65,15 @@ error_codes! {
     TargetEnvInvalid = ("AUTOSD-TARGET-ENV-INVALID", 21, User, "The destination environment of a promotion is not valid."),
     ConfirmRequired = ("AUTOSD-CONFIRM-REQUIRED", 22, User, "A destructive action needs confirmation: no TTY and no --force."),
     Halted = ("AUTOSD-HALTED", 23, User, "The project is halted by its kill switch."),
+    ConfirmDeclined = ("AUTOSD-CONFIRM-DECLINED", 24, User, "A destructive action was not confirmed at the prompt; nothing was done."),
+    ConfigExists = ("AUTOSD-CONFIG-EXISTS", 25, User, "The project file already exists; `autosd init --force` replaces it."),
+    AuditUnwritable = ("AUTOSD-AUDIT-UNWRITABLE", 30, Environment, "The audit log cannot be written (read-only, full, locked out); nothing was done."),
+    AuditTampered = ("AUTOSD-AUDIT-TAMPERED", 31, Environment, "The audit log fails verification: a record was edited, deleted, reordered or inserted."),
+    AuditTornTail = ("AUTOSD-AUDIT-TORN-TAIL", 32, Environment, "The last line of the audit log is half-written (a crash during an append); every earlier record verifies."),
+    AuditCheckpointMismatch = ("AUTOSD-AUDIT-CHECKPOINT-MISMATCH", 33, Environment, "The audit log is shorter than, or diverges from, a signed checkpoint (truncation or rewrite)."),
+    StateUnreachable = ("AUTOSD-STATE-UNREACHABLE", 34, Environment, "The git state remote cannot be reached; the operation did not proceed."),
+    StateConflict = ("AUTOSD-STATE-CONFLICT", 35, Environment, "The git state branch kept moving under us; the push was rejected on every bounded retry."),
+    StateGit = ("AUTOSD-STATE-GIT", 36, Environment, "git failed for the state store (not installed, timed out or refused the change)."),
     Internal = ("AUTOSD-INTERNAL", 70, Bug, "autosd hit a bug; please report it with autosd.log."),
 }
 
