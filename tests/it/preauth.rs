@@ -1089,3 +1089,90 @@ fn secrets_never_reach_the_log_errors_or_other_outputs() {
         assert!(!text.contains("s3cr3t"), "grant value echoed: {text}");
     }
 }
+
+fn audit_records(home: &Path) -> Vec<Value> {
+    fs::read_to_string(home.join("audit.log.jsonl"))
+        .expect("audit log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
+}
+
+#[test]
+fn grant_management_is_audited_without_secrets() {
+    let home = temp_home();
+    let h = home.path();
+    let kid = init(h);
+    let (gid, token) = create(h, &["--project-ids", "p", "--auto-push"]);
+    expect(h, &["preauth", "revoke", &gid, "--reason", "rotation drill"], 0);
+    expect(h, &["preauth", "rotate-keys", "--revoke-old"], 0);
+    let records = audit_records(h);
+    let ops: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["op"].as_str().expect("op").into(),
+                r["phase"].as_str().expect("phase").into(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        "preauth.init-keys",
+        "preauth.create-grant",
+        "preauth.revoke",
+        "preauth.rotate-keys",
+    ]
+    .iter()
+    .flat_map(|op| {
+        [
+            (op.to_string(), "intent".to_string()),
+            (op.to_string(), "outcome".to_string()),
+        ]
+    })
+    .collect();
+    assert_eq!(ops, expected);
+    let created = &records[2];
+    assert_eq!(created["grant_id"], gid.as_str());
+    assert_eq!(created["kid"], kid.as_str());
+    assert_eq!(records[3]["outcome"]["status"], "ok");
+    assert_eq!(records[4]["detail"]["reason"], "rotation drill");
+    assert_eq!(records[6]["detail"]["old_kid"], kid.as_str());
+    let text = fs::read_to_string(h.join("audit.log.jsonl")).expect("log");
+    let signature = token.rsplit('.').next().expect("sig");
+    assert!(
+        !text.contains(signature),
+        "the token must not reach the audit log"
+    );
+    let verified = expect(h, &["audit", "verify"], 0);
+    assert!(!verified.stdout.is_empty());
+}
+
+#[test]
+fn unwritable_audit_log_fails_closed() {
+    let home = temp_home();
+    let h = home.path();
+    init(h);
+    let (gid, _) = create(h, &["--project-ids", "p", "--auto-push"]);
+    let log = h.join("audit.log.jsonl");
+    fs::remove_file(&log).expect("rm log");
+    fs::create_dir(&log).expect("a directory where the log should be");
+    let out = expect(
+        h,
+        &["preauth", "create-grant", "--project-ids", "p", "--auto-push"],
+        30,
+    );
+    assert!(
+        out.stderr.contains("error[AUTOSD-AUDIT-UNWRITABLE]"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        fs::read_dir(h.join("grants")).expect("grants").count(),
+        1,
+        "no grant without an audit record"
+    );
+    expect(h, &["preauth", "revoke", &gid], 30);
+    expect(h, &["preauth", "verify", &gid], 0);
+    expect(h, &["preauth", "rotate-keys"], 30);
+    assert_no_temp_files(h);
+}
