@@ -170,6 +170,7 @@ pub struct ExportOutcome {
 /// committed as `.autosd/trust/`). Refuses to replace a list there with a higher version.
 pub fn export_trust(ctx: &Context, dir: &Path) -> Result<ExportOutcome> {
     let home = &ctx.home;
+    home::home_trust(home)?; // no home, no key: say so without creating anything
     let _lock = home::lock_home(home)?;
     let trust = home::home_trust(home)?;
     let list = current_list(home, &trust)?;
@@ -511,6 +512,12 @@ pub fn revoke_grant(ctx: &Context, gid: &str, reason: Option<&str>) -> Result<Re
         return Err(usage("--reason must be at most 500 printable characters"));
     }
     let home = &ctx.home;
+    if !home::grant_copy_exists(home, gid) {
+        return Err(
+            Error::new(ErrorCode::GrantNotFound, format!("no local grant {gid}"))
+                .hint("list the local grants with `autosd preauth list`"),
+        );
+    }
     let _lock = home::lock_home(home)?;
     if !home::grant_copy_exists(home, gid) {
         return Err(
@@ -567,6 +574,7 @@ pub struct RotateOutcome {
 /// also through the revocation list).
 pub fn rotate_keys(ctx: &Context, revoke_old: bool) -> Result<RotateOutcome> {
     let home = &ctx.home;
+    home::load_signing_key(home)?; // fail before creating or locking anything
     let _lock = home::lock_home(home)?;
     let old = home::load_signing_key(home)?;
     let mut trust = home::home_trust(home)?;

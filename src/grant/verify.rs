@@ -251,15 +251,7 @@ fn check_bindings(claims: &Claims, check: &Check) -> Result<(), Rejection> {
 }
 
 fn check_scope(claims: &Claims, check: &Check) -> Result<(), Rejection> {
-    match check.project {
-        Some(project) => claims.allows_scope(project, check.env, check.capability),
-        // Without a project, check env and capability against the grant's first project's
-        // rules, which are the same for every project it lists.
-        None if check.env.is_some() || check.capability.is_some() => {
-            claims.allows_scope(&claims.projects[0], check.env, check.capability)
-        }
-        None => Ok(()),
-    }
+    claims.allows_parts(check.project, check.env, check.capability)
 }
 
 #[cfg(test)]

@@ -883,7 +883,21 @@ fn missing_unusable_and_read_only_homes() {
         EXIT_TRUST_INVALID,
     );
     assert!(v.stderr.contains("no trust store"));
-    assert!(!missing.exists(), "read-only commands must not create the home");
+    for args in [
+        vec!["preauth", "export-trust", "out"],
+        vec!["preauth", "rotate-keys"],
+        vec!["preauth", "revoke", "g-00000000000000000000"],
+    ] {
+        let mut full = vec!["--home", missing.to_str().expect("utf8")];
+        full.extend(args);
+        let out = run(dir.path(), &full);
+        assert!(
+            out.code == EXIT_KEY_MISSING || out.code == EXIT_GRANT_NOT_FOUND,
+            "{full:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(!missing.exists(), "failing commands must not create the home");
 
     let file_home = dir.path().join("a-file");
     fs::write(&file_home, b"x").expect("file");
