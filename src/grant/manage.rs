@@ -366,6 +366,10 @@ fn new_gid() -> Result<String> {
 /// under `grants/`.
 pub fn create_grant(ctx: &Context, req: &GrantRequest) -> Result<CreatedGrant> {
     let home = &ctx.home;
+    home::load_signing_key(home)?; // fail before creating or locking anything
+    // Under the lock from here: a concurrent rotate-keys cannot slip between reading the
+    // key and recording the grant.
+    let _lock = home::lock_home(home)?;
     let key = home::load_signing_key(home)?;
     let trust = home::home_trust(home)?;
     let now = ctx.now_unix();
@@ -378,7 +382,6 @@ pub fn create_grant(ctx: &Context, req: &GrantRequest) -> Result<CreatedGrant> {
     let claims = checked_claims(req, &trust, key.kid(), now, new_gid()?, iss)?;
     let payload = serde_json::to_vec(&claims).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
     let token = Secret::new(sign_artifact(&key, ArtifactKind::Grant, &payload));
-    let _lock = home::lock_home(home)?;
     let intent = AuditEvent::new("preauth.create-grant", Phase::Intent)
         .grant(&claims.gid, &claims.kid)
         .detail("issuer", &claims.iss)

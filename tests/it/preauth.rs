@@ -751,8 +751,12 @@ fn parallel_revoke_and_create_lose_no_record() {
         let creators: Vec<_> = (0..6)
             .map(|_| s.spawn(move || create(h, &["--project-ids", "p", "--auto-deploy-dev"]).0))
             .collect();
-        for r in revokers {
-            r.join().expect("revoker");
+        // Rotations racing the creators must not leave a grant signed by a key rotated out.
+        let rotators: Vec<_> = (0..2)
+            .map(|_| s.spawn(move || expect(h, &["preauth", "rotate-keys"], 0)))
+            .collect();
+        for r in revokers.into_iter().chain(rotators) {
+            r.join().expect("revoker or rotator");
         }
         creators.into_iter().map(|c| c.join().expect("creator")).collect()
     });
@@ -766,7 +770,8 @@ fn parallel_revoke_and_create_lose_no_record() {
         assert_eq!(g["status"], want, "{id}");
     }
     let again = expect(h, &["preauth", "revoke", &seeded[0], "--output", "json"], 0).json();
-    assert_eq!(again["revocations_version"], 7, "one version per revocation");
+    // init 1, then one version per revocation (6) and per rotation (2, re-signed by the new key).
+    assert_eq!(again["revocations_version"], 9, "no lost update");
     assert_no_temp_files(h);
 }
 
