@@ -207,7 +207,7 @@ const LAST_CHECKPOINT: &str = "audit.last-checkpoint";
 /// Ends a privileged command: signs the audit log's head (and appends it to
 /// `$GITHUB_STEP_SUMMARY`), keeps a copy for `status`. A failure here does not undo what
 /// was done, so it is a warning on stderr, not an error.
-fn finish(ctx: &Context, printer: &Printer) -> Option<SignedCheckpoint> {
+pub fn finish(ctx: &Context, printer: &Printer) -> Option<SignedCheckpoint> {
     match checkpoint::finish_command(ctx) {
         Ok(signed) => {
             let copy = ctx.home.join(LAST_CHECKPOINT);

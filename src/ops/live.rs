@@ -77,7 +77,9 @@ impl ProjectSession {
             halts: &halts,
             audit: &self.audit,
             confirm,
-            interactive: self.ctx.stdin_is_tty,
+            // The prompt goes to stderr and the answer comes from stdin: both must be the
+            // terminal, or a human would wait on a question they cannot see.
+            interactive: self.ctx.stdin_is_tty && self.ctx.stderr_is_tty,
             clock: &clock,
             elapsed_ms: &elapsed,
         };

@@ -284,3 +284,79 @@ fn messages_name_the_missing_capability() {
         err.hints
     );
 }
+
+/// The rules of DESIGN.md §4 restated plainly, as an oracle for the full cross product.
+fn oracle(op: Operation, env: Option<&str>, g: G, halted: bool) -> Option<ErrorCode> {
+    let production = env == Some("prod");
+    match env {
+        Some(e) if !["dev", "staging", "prod"].contains(&e) => return Some(EnvInvalid),
+        None if op.takes_env() => return Some(Usage),
+        _ => {}
+    }
+    if op == Halt {
+        return None;
+    }
+    let grant = claims(g);
+    match &grant {
+        None if production => return Some(PreauthRequired),
+        None => {}
+        Some(c) => {
+            let in_envs = |list: &[String]| env.is_some_and(|e| list.iter().any(|x| x == e));
+            let ok = c.projects.iter().any(|p| p == "shop")
+                && match op {
+                    Deploy | Promote => in_envs(&c.deploy_envs),
+                    Rollback => c.rollback && in_envs(&c.envs),
+                    Heal => c.heal && in_envs(&c.envs),
+                    HealWithRollback => c.heal && c.rollback && in_envs(&c.envs),
+                    Patch => c.push,
+                    Resume => c.break_glass,
+                    Halt => true,
+                };
+            if !ok {
+                return Some(PreauthInvalid);
+            }
+        }
+    }
+    let break_glass = grant.as_ref().is_some_and(|c| c.break_glass);
+    match op {
+        Deploy | Promote | Heal | HealWithRollback | Patch if halted => Some(Halted),
+        Rollback if halted && !break_glass => Some(Halted),
+        _ => None,
+    }
+}
+
+#[test]
+fn full_cross_product_matches_the_rules() {
+    let config = config();
+    let grants = [
+        G::None,
+        G::DevStaging,
+        G::ProdRollback,
+        G::BreakGlass,
+        G::Healer,
+        G::Push,
+        G::Foreign,
+    ];
+    let mut checked = 0;
+    for op in Operation::ALL {
+        let envs: &[Option<&str>] = if op.takes_env() {
+            &[Some("dev"), Some("staging"), Some("prod"), Some("live"), None]
+        } else {
+            &[None, Some("nowhere")]
+        };
+        for env in envs {
+            for g in grants {
+                for halted in [false, true] {
+                    let got = gate(&config, op, *env, g, halted).err();
+                    assert_eq!(
+                        got,
+                        oracle(op, *env, g, halted),
+                        "{op} env={env:?} grant={g:?} halted={halted}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, (5 * 5 + 3 * 2) * 7 * 2);
+}

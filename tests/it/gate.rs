@@ -446,6 +446,55 @@ fn resume_with_force_proceeds_and_is_audited() {
     );
 }
 
+/// Runs `autosd ARGS` on a pseudo-terminal (util-linux `script`), typing `answer` once the
+/// prompt had time to appear. `None` when `script` is not installed.
+fn on_a_tty(site: &Site, args: &str, answer: &str) -> Option<Out> {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        return None;
+    }
+    let bin = assert_cmd::cargo::cargo_bin("autosd");
+    let line = format!("{} {args}", bin.to_str().expect("utf8"));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(site.repo())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AUTOSD_HOME", site.home())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::thread::sleep(Duration::from_millis(700));
+    std::io::Write::write_all(&mut stdin, answer.as_bytes()).expect("type the answer");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    Some(finish(out))
+}
+
+#[test]
+fn on_a_tty_the_prompt_defaults_to_no_and_y_proceeds() {
+    let site = Site::with_project();
+    site.expect(&["halt", "--project", "shop"], 0);
+    let Some(out) = on_a_tty(&site, "resume --project shop", "\n") else {
+        return; // no `script` on this machine: the TTY path is unit-tested with a fake prompt
+    };
+    // `script -e` exits with the child's code and merges its stdout and stderr
+    assert_eq!(out.code, 24, "{}", out.stdout);
+    assert!(out.stdout.contains("Proceed? [y/N]"), "{}", out.stdout);
+    assert!(out.stdout.contains("AUTOSD-CONFIRM-DECLINED"), "{}", out.stdout);
+    assert!(site.halted(), "an empty answer is no");
+    let out = on_a_tty(&site, "resume --project shop", "y\n").expect("script");
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("project `shop` resumed"), "{}", out.stdout);
+    assert!(!site.halted());
+}
+
 // ------------------------------------------------------------------ grants per policy
 
 #[test]
