@@ -44,6 +44,24 @@ pub fn resolve_grant_value(ctx: &Context, flag: Option<&str>) -> Result<Option<S
     .hint("pass the grant id or the token exactly as `autosd preauth create-grant` printed it"))
 }
 
+/// Replaces every grant token in `text` by a placeholder: for messages that quote what was
+/// typed (clap's usage errors), so a token passed by mistake is not echoed.
+pub fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(TOKEN_PREFIX) {
+        out.push_str(&rest[..at]);
+        out.push_str("[redacted grant token]");
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '=')))
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +91,17 @@ mod tests {
             Some("autosd.grant.from-env")
         );
         assert!(resolve_grant_value(&ctx(&[]), None).expect("ok").is_none());
+    }
+
+    #[test]
+    fn tokens_are_redacted_from_quoted_text() {
+        let text = "unexpected argument 'autosd.grant.k-1.eyJ2.c2ln' found; also autosd.grant.x";
+        let red = redact_tokens(text);
+        assert_eq!(
+            red,
+            "unexpected argument '[redacted grant token]' found; also [redacted grant token]"
+        );
+        assert_eq!(redact_tokens("plain"), "plain");
     }
 
     #[test]

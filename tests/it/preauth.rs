@@ -1074,6 +1074,9 @@ fn secrets_never_reach_the_log_errors_or_other_outputs() {
         ],
         vec!["--verbose", "--log-file", log_s, "preauth", "export-trust", "out"],
         vec!["--verbose", "--log-file", log_s, "preauth", "rotate-keys"],
+        // A usage error quoting the mistyped command line must not echo the token either.
+        vec!["preauth", "verify", token.as_str(), token.as_str()],
+        vec!["preauth", "create-grant", "--project-ids", "p", token.as_str()],
     ] {
         let out = run(h, &args);
         outputs.push(out.stdout);
