@@ -626,3 +626,77 @@ pub fn rotate_keys(ctx: &Context, revoke_old: bool) -> Result<RotateOutcome> {
         revocations_version: list.version,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> GrantRequest {
+        GrantRequest {
+            projects: vec!["a".into(), "b".into(), "a".into()],
+            deploy_envs: vec!["prod".into()],
+            env_scopes: vec!["qa".into(), "prod".into()],
+            rollback: true,
+            lifetime_secs: 3600,
+            ..GrantRequest::default()
+        }
+    }
+
+    fn claims_for(r: &GrantRequest) -> Result<Claims> {
+        let kid = SigningKeyHandle::from_seed(&[5; 32]).kid().clone();
+        checked_claims(
+            r,
+            &TrustStore::default(),
+            &kid,
+            1000,
+            "g-00000000000000000000".into(),
+            "me".into(),
+        )
+    }
+
+    #[test]
+    fn claims_are_deduplicated_and_scoped() {
+        let c = claims_for(&req()).expect("valid");
+        assert_eq!(c.projects, ["a", "b"]);
+        assert_eq!(c.deploy_envs, ["prod"]);
+        assert_eq!(c.envs, ["prod", "qa"]);
+        assert_eq!((c.iat, c.nbf, c.exp), (1000, 1000, 4600));
+        assert!(!c.heal && !c.push && !c.break_glass && c.bind.is_empty());
+        let mut r = req();
+        r.bind.git_ref = Some("main".into());
+        assert_eq!(
+            claims_for(&r).expect("valid").bind.git_ref.as_deref(),
+            Some("refs/heads/main")
+        );
+    }
+
+    #[test]
+    fn refusals_carry_the_right_codes() {
+        let code = |r: GrantRequest| claims_for(&r).expect_err("refused").code;
+        let mut r = req();
+        r.lifetime_secs = 0;
+        assert_eq!(code(r), ErrorCode::GrantRefused);
+        let mut r = req();
+        r.break_glass = true;
+        r.lifetime_secs = BREAK_GLASS_MAX_SECS + 1;
+        assert_eq!(code(r), ErrorCode::GrantRefused);
+        let mut r = req();
+        r.lifetime_secs = i64::from(DEFAULT_MAX_LIFETIME_HOURS) * 3600 + 1;
+        assert_eq!(code(r), ErrorCode::GrantRefused);
+        let mut r = req();
+        r.env_scopes = vec!["Prod".into()];
+        assert_eq!(code(r), ErrorCode::Usage);
+        let mut r = req();
+        r.projects.clear();
+        assert_eq!(code(r), ErrorCode::Usage);
+        let mut r = req();
+        r.bind.repository = Some("a/b/c".into());
+        assert_eq!(code(r), ErrorCode::Usage);
+        let nothing = GrantRequest {
+            projects: vec!["a".into()],
+            lifetime_secs: 60,
+            ..GrantRequest::default()
+        };
+        assert_eq!(code(nothing), ErrorCode::GrantRefused);
+    }
+}
