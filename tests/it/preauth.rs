@@ -826,6 +826,30 @@ fn corrupt_grant_trust_and_revocation_files_fail_clearly() {
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
     fs::write(&list, &good_list).expect("restore");
     expect(h, &["preauth", "verify", &token], 0);
+
+    // A damaged private key: a clear error that never quotes the file.
+    let key = key_file(h);
+    let good_key = fs::read_to_string(&key).expect("key");
+    let seed = serde_json::from_str::<Value>(&good_key).expect("json")["seed"]
+        .as_str()
+        .expect("seed")
+        .to_string();
+    fs::write(&key, good_key.replacen("\"v\": 1", "\"v\": \"one\"", 1)).expect("corrupt key");
+    let out = expect(
+        h,
+        &["preauth", "create-grant", "--project-ids", "p", "--auto-push"],
+        EXIT_STATE_CORRUPT,
+    );
+    assert!(
+        out.stderr.contains("private key file") && !out.stderr.contains(&seed),
+        "{}",
+        out.stderr
+    );
+    fs::write(&key, good_key.replacen(&seed, &format!("{seed}A"), 1)).expect("bad seed");
+    let out = expect(h, &["preauth", "revoke", &gid], EXIT_STATE_CORRUPT);
+    assert!(!out.stderr.contains(&seed), "{}", out.stderr);
+    fs::write(&key, &good_key).expect("restore key");
+    expect(h, &["preauth", "revoke", &gid], 0);
     assert_no_temp_files(h);
 }
 
