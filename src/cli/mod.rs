@@ -114,7 +114,7 @@ fn usage_error(err: clap::Error) -> ExitCode {
         let _ = err.print();
         return ExitCode::from(ErrorCode::Usage.exit_code());
     }
-    let rendered = err.to_string();
+    let rendered = crate::grant::redact_tokens(&err.to_string());
     let mut lines = rendered.lines().filter(|l| !l.trim().is_empty());
     let first = lines
         .next()

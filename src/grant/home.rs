@@ -252,6 +252,7 @@ pub fn write_grant_copy(home: &Path, copy: &GrantCopy) -> Result<PathBuf> {
         created_at: copy.created_at,
         token: copy.token.expose().clone(),
     };
+    // Plain strings and integers: serialisation cannot fail.
     let mut bytes = serde_json::to_vec_pretty(&raw).unwrap_or_default();
     bytes.push(b'\n');
     let path = grant_path(home, &copy.gid);

@@ -87,6 +87,7 @@ impl SigningKeyHandle {
             seed: b64u_encode(self.key.as_bytes()),
             created_at,
         };
+        // Plain strings and integers: serialisation cannot fail.
         let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
         bytes.push(b'\n');
         crate::secret::Secret::new(bytes)

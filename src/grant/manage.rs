@@ -1,7 +1,9 @@
 //! Grant management use cases behind `autosd preauth …`: init-keys, export-trust,
-//! create-grant, list/show, revoke, rotate-keys. Each writer holds the home lock
-//! (`preauth.lock`) for its whole read-modify-write and writes files atomically, ordered so
-//! that a crash between two writes leaves a trust directory that still verifies.
+//! create-grant, list/show, revoke, rotate-keys. This is the use-case (ops-level) part of
+//! `grant`: it does I/O through `home.rs` and records every change in the audit trail
+//! (intent before, outcome after). Each writer holds the home lock (`preauth.lock`) for its
+//! whole read-modify-write and writes files atomically, ordered so that a crash between two
+//! writes leaves a trust directory that still verifies.
 use super::envelope::{ArtifactKind, sign_artifact};
 use super::home::{self, GrantCopy};
 use super::keys::{Kid, SigningKeyHandle};
@@ -9,10 +11,34 @@ use super::model::{AUDIENCE, Bindings, CLAIMS_VERSION, Claims, Rejection, is_env
 use super::revocation::{RevocationList, RevocationSet, RevokedGrant, RevokedKey};
 use super::trust::{BREAK_GLASS_MAX_SECS, DEFAULT_MAX_LIFETIME_HOURS, KeyStatus, TrustStore, TrustedKey};
 use super::verify::{Verifier, is_gid};
-use crate::context::Context;
+use crate::audit::{AuditEvent, AuditLog, Outcome, Phase};
+use crate::context::{Context, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::secret::Secret;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Runs a grant-management change under the audit trail: the intent record must land
+/// before anything changes (fail closed: `AUTOSD-AUDIT-UNWRITABLE`, nothing done), the
+/// outcome follows. Records name grants and keys by id only, never a token or key.
+fn audited<T>(ctx: &Context, intent: AuditEvent, act: impl FnOnce() -> Result<T>) -> Result<T> {
+    let log = AuditLog::open(ctx);
+    log.append(&intent)?;
+    let started = Instant::now();
+    let result = act();
+    let mut outcome = intent;
+    outcome.phase = Phase::Outcome;
+    outcome.outcome = Some(match &result {
+        Ok(_) => Outcome::ok(),
+        Err(e) => Outcome::failed(e.code),
+    });
+    outcome.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+    if let Err(e) = log.append(&outcome) {
+        // The change is done and its intent is on record; failing now would hide its result.
+        tracing::warn!(code = e.code.as_str(), message = %e.message, "audit outcome not written");
+    }
+    result
+}
 
 fn io_other(what: &str, e: std::io::Error) -> Error {
     Error::new(ErrorCode::Io, format!("cannot {what}: {e}"))
@@ -100,7 +126,6 @@ pub fn init_keys(ctx: &Context, force: bool, max_lifetime_hours: Option<u32>) ->
         }
     }
     let key = SigningKeyHandle::generate().map_err(|e| io_other("draw randomness for a key", e))?;
-    let key_path = home::write_signing_key(home, &key, now)?;
     trust.keys.push(TrustedKey {
         kid: key.kid().clone(),
         public: key.public(),
@@ -108,11 +133,21 @@ pub fn init_keys(ctx: &Context, force: bool, max_lifetime_hours: Option<u32>) ->
         not_after: None,
         status: KeyStatus::Active,
     });
-    let text = list.sign_next(&key, now);
-    publish_home_trust(home, &trust, &text)?;
-    for kid in &retired {
-        home::remove_signing_key(home, kid);
-    }
+    let retired_list: Vec<String> = retired.iter().map(ToString::to_string).collect();
+    let intent = AuditEvent::new("preauth.init-keys", Phase::Intent)
+        .detail("kid", key.kid().as_str())
+        .detail("force", if force { "true" } else { "false" })
+        .detail("retired_kids", &retired_list.join(","))
+        .detail("max_lifetime_hours", &trust.max_lifetime_hours.to_string());
+    let key_path = audited(ctx, intent, || {
+        let key_path = home::write_signing_key(home, &key, now)?;
+        let text = list.sign_next(&key, now);
+        publish_home_trust(home, &trust, &text)?;
+        for kid in &retired {
+            home::remove_signing_key(home, kid);
+        }
+        Ok(key_path)
+    })?;
     tracing::info!(kid = %key.kid(), retired = retired.len(), "signing key created");
     Ok(InitKeysOutcome {
         kid: key.kid().clone(),
@@ -135,6 +170,7 @@ pub struct ExportOutcome {
 /// committed as `.autosd/trust/`). Refuses to replace a list there with a higher version.
 pub fn export_trust(ctx: &Context, dir: &Path) -> Result<ExportOutcome> {
     let home = &ctx.home;
+    home::home_trust(home)?; // no home, no key: say so without creating anything
     let _lock = home::lock_home(home)?;
     let trust = home::home_trust(home)?;
     let list = current_list(home, &trust)?;
@@ -330,6 +366,10 @@ fn new_gid() -> Result<String> {
 /// under `grants/`.
 pub fn create_grant(ctx: &Context, req: &GrantRequest) -> Result<CreatedGrant> {
     let home = &ctx.home;
+    home::load_signing_key(home)?; // fail before creating or locking anything
+    // Under the lock from here: a concurrent rotate-keys cannot slip between reading the
+    // key and recording the grant.
+    let _lock = home::lock_home(home)?;
     let key = home::load_signing_key(home)?;
     let trust = home::home_trust(home)?;
     let now = ctx.now_unix();
@@ -342,15 +382,24 @@ pub fn create_grant(ctx: &Context, req: &GrantRequest) -> Result<CreatedGrant> {
     let claims = checked_claims(req, &trust, key.kid(), now, new_gid()?, iss)?;
     let payload = serde_json::to_vec(&claims).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
     let token = Secret::new(sign_artifact(&key, ArtifactKind::Grant, &payload));
-    let _lock = home::lock_home(home)?;
-    let path = home::write_grant_copy(
-        home,
-        &GrantCopy {
-            gid: claims.gid.clone(),
-            created_at: now,
-            token: token.clone(),
-        },
-    )?;
+    let intent = AuditEvent::new("preauth.create-grant", Phase::Intent)
+        .grant(&claims.gid, &claims.kid)
+        .detail("issuer", &claims.iss)
+        .detail("projects", &claims.projects.join(","))
+        .detail("capabilities", &claims.capability_names().join(","))
+        .detail("envs", &claims.envs.join(","))
+        .detail("break_glass", if claims.break_glass { "true" } else { "false" })
+        .detail("expires_at", &rfc3339(claims.exp));
+    let path = audited(ctx, intent, || {
+        home::write_grant_copy(
+            home,
+            &GrantCopy {
+                gid: claims.gid.clone(),
+                created_at: now,
+                token: token.clone(),
+            },
+        )
+    })?;
     tracing::info!(gid = %claims.gid, kid = %claims.kid, exp = claims.exp, "grant created");
     Ok(CreatedGrant { claims, token, path })
 }
@@ -466,6 +515,12 @@ pub fn revoke_grant(ctx: &Context, gid: &str, reason: Option<&str>) -> Result<Re
         return Err(usage("--reason must be at most 500 printable characters"));
     }
     let home = &ctx.home;
+    if !home::grant_copy_exists(home, gid) {
+        return Err(
+            Error::new(ErrorCode::GrantNotFound, format!("no local grant {gid}"))
+                .hint("list the local grants with `autosd preauth list`"),
+        );
+    }
     let _lock = home::lock_home(home)?;
     if !home::grant_copy_exists(home, gid) {
         return Err(
@@ -490,8 +545,16 @@ pub fn revoke_grant(ctx: &Context, gid: &str, reason: Option<&str>) -> Result<Re
         revoked_at: now,
         reason: reason.map(str::to_string),
     });
-    let text = list.sign_next(&key, now);
-    home::write_trust_dir(home, &home::trust_dir(home), &trust, &text)?;
+    let mut intent = AuditEvent::new("preauth.revoke", Phase::Intent)
+        .grant(gid, key.kid().as_str())
+        .detail("revocations_version", &(list.version + 1).to_string());
+    if let Some(r) = reason {
+        intent = intent.detail("reason", r);
+    }
+    audited(ctx, intent, || {
+        let text = list.sign_next(&key, now);
+        home::write_trust_dir(home, &home::trust_dir(home), &trust, &text)
+    })?;
     tracing::info!(gid, version = list.version, "grant revoked");
     Ok(RevokeOutcome {
         gid: gid.to_string(),
@@ -514,6 +577,7 @@ pub struct RotateOutcome {
 /// also through the revocation list).
 pub fn rotate_keys(ctx: &Context, revoke_old: bool) -> Result<RotateOutcome> {
     let home = &ctx.home;
+    home::load_signing_key(home)?; // fail before creating or locking anything
     let _lock = home::lock_home(home)?;
     let old = home::load_signing_key(home)?;
     let mut trust = home::home_trust(home)?;
@@ -543,10 +607,17 @@ pub fn rotate_keys(ctx: &Context, revoke_old: bool) -> Result<RotateOutcome> {
             revoked_at: now,
         });
     }
-    home::write_signing_key(home, &new, now)?;
-    let text = list.sign_next(&new, now);
-    publish_home_trust(home, &trust, &text)?;
-    home::remove_signing_key(home, old.kid());
+    let intent = AuditEvent::new("preauth.rotate-keys", Phase::Intent)
+        .detail("old_kid", old.kid().as_str())
+        .detail("new_kid", new.kid().as_str())
+        .detail("old_status", if revoke_old { "revoked" } else { "rotated" });
+    audited(ctx, intent, || {
+        home::write_signing_key(home, &new, now)?;
+        let text = list.sign_next(&new, now);
+        publish_home_trust(home, &trust, &text)?;
+        home::remove_signing_key(home, old.kid());
+        Ok(())
+    })?;
     tracing::info!(old = %old.kid(), new = %new.kid(), revoke_old, "signing key rotated");
     Ok(RotateOutcome {
         old_kid: old.kid().clone(),
@@ -554,4 +625,78 @@ pub fn rotate_keys(ctx: &Context, revoke_old: bool) -> Result<RotateOutcome> {
         revoked_old: revoke_old,
         revocations_version: list.version,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> GrantRequest {
+        GrantRequest {
+            projects: vec!["a".into(), "b".into(), "a".into()],
+            deploy_envs: vec!["prod".into()],
+            env_scopes: vec!["qa".into(), "prod".into()],
+            rollback: true,
+            lifetime_secs: 3600,
+            ..GrantRequest::default()
+        }
+    }
+
+    fn claims_for(r: &GrantRequest) -> Result<Claims> {
+        let kid = SigningKeyHandle::from_seed(&[5; 32]).kid().clone();
+        checked_claims(
+            r,
+            &TrustStore::default(),
+            &kid,
+            1000,
+            "g-00000000000000000000".into(),
+            "me".into(),
+        )
+    }
+
+    #[test]
+    fn claims_are_deduplicated_and_scoped() {
+        let c = claims_for(&req()).expect("valid");
+        assert_eq!(c.projects, ["a", "b"]);
+        assert_eq!(c.deploy_envs, ["prod"]);
+        assert_eq!(c.envs, ["prod", "qa"]);
+        assert_eq!((c.iat, c.nbf, c.exp), (1000, 1000, 4600));
+        assert!(!c.heal && !c.push && !c.break_glass && c.bind.is_empty());
+        let mut r = req();
+        r.bind.git_ref = Some("main".into());
+        assert_eq!(
+            claims_for(&r).expect("valid").bind.git_ref.as_deref(),
+            Some("refs/heads/main")
+        );
+    }
+
+    #[test]
+    fn refusals_carry_the_right_codes() {
+        let code = |r: GrantRequest| claims_for(&r).expect_err("refused").code;
+        let mut r = req();
+        r.lifetime_secs = 0;
+        assert_eq!(code(r), ErrorCode::GrantRefused);
+        let mut r = req();
+        r.break_glass = true;
+        r.lifetime_secs = BREAK_GLASS_MAX_SECS + 1;
+        assert_eq!(code(r), ErrorCode::GrantRefused);
+        let mut r = req();
+        r.lifetime_secs = i64::from(DEFAULT_MAX_LIFETIME_HOURS) * 3600 + 1;
+        assert_eq!(code(r), ErrorCode::GrantRefused);
+        let mut r = req();
+        r.env_scopes = vec!["Prod".into()];
+        assert_eq!(code(r), ErrorCode::Usage);
+        let mut r = req();
+        r.projects.clear();
+        assert_eq!(code(r), ErrorCode::Usage);
+        let mut r = req();
+        r.bind.repository = Some("a/b/c".into());
+        assert_eq!(code(r), ErrorCode::Usage);
+        let nothing = GrantRequest {
+            projects: vec!["a".into()],
+            lifetime_secs: 60,
+            ..GrantRequest::default()
+        };
+        assert_eq!(code(nothing), ErrorCode::GrantRefused);
+    }
 }

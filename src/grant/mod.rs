@@ -20,7 +20,7 @@ pub use envelope::{ArtifactKind, open_artifact, pae, sign_artifact};
 pub use home::load_signing_key;
 pub use keys::{Kid, SigningKeyHandle};
 pub use model::{Bindings, Capability, Claims, Rejection};
-pub use resolve::{GRANT_ENV_VAR, resolve_grant_value};
+pub use resolve::{GRANT_ENV_VAR, redact_tokens, resolve_grant_value};
 pub use revocation::{RevocationList, RevocationSet};
 pub use trust::{BREAK_GLASS_MAX_SECS, DEFAULT_MAX_LIFETIME_HOURS, KeyStatus, TrustStore, TrustedKey};
 pub use verify::{CLOCK_LEEWAY_SECS, Check, RuntimeBindings, VerifiedGrant, Verifier, is_gid};

@@ -241,8 +241,8 @@ pub fn is_env_name(s: &str) -> bool {
 }
 
 impl Claims {
-    /// Checks that this grant lets `cap` act on `project` in `env`. With no capability,
-    /// only the project and (if given) the environment scope are checked.
+    /// Checks that this grant lets `cap` act on `project` in `env` (deploy needs `env` in
+    /// `deploy_envs`; rollback and heal need their flag and `env` in `envs`; push its flag).
     pub fn allows(&self, project: &str, env: Option<&str>, cap: Capability) -> Result<(), Rejection> {
         self.allows_scope(project, env, Some(cap))
     }
@@ -254,7 +254,17 @@ impl Claims {
         env: Option<&str>,
         cap: Option<Capability>,
     ) -> Result<(), Rejection> {
-        if !self.projects.iter().any(|p| p == project) {
+        self.allows_parts(Some(project), env, cap)
+    }
+
+    /// [`Claims::allows`] with every part optional; an unset part is not checked.
+    pub fn allows_parts(
+        &self,
+        project: Option<&str>,
+        env: Option<&str>,
+        cap: Option<Capability>,
+    ) -> Result<(), Rejection> {
+        if project.is_some_and(|project| !self.projects.iter().any(|p| p == project)) {
             return Err(Rejection::ProjectOutOfScope);
         }
         let in_scope = |list: &[String]| env.is_some_and(|e| list.iter().any(|x| x == e));

@@ -1,6 +1,7 @@
 //! `--preauth-grant VALUE` resolution: a local grant id or a token, with the secret env
 //! var `AUTOSD_PREAUTH_GRANT` as the fallback (how a GitHub secret reaches a step).
 use super::home::read_grant_copy;
+use super::model::Rejection;
 use super::verify::is_gid;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
@@ -35,9 +36,30 @@ pub fn resolve_grant_value(ctx: &Context, flag: Option<&str>) -> Result<Option<S
     }
     Err(Error::new(
         ErrorCode::PreauthInvalid,
-        format!("grant rejected: malformed: {source} is neither a grant id (g-…) nor a grant token (autosd.grant.…)"),
+        format!(
+            "grant rejected: {} ({source} is neither a grant id g-… nor a token autosd.grant.…)",
+            Rejection::Malformed.description()
+        ),
     )
     .hint("pass the grant id or the token exactly as `autosd preauth create-grant` printed it"))
+}
+
+/// Replaces every grant token in `text` by a placeholder: for messages that quote what was
+/// typed (clap's usage errors), so a token passed by mistake is not echoed.
+pub fn redact_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(TOKEN_PREFIX) {
+        out.push_str(&rest[..at]);
+        out.push_str("[redacted grant token]");
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '=')))
+            .unwrap_or(tail.len());
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -69,6 +91,17 @@ mod tests {
             Some("autosd.grant.from-env")
         );
         assert!(resolve_grant_value(&ctx(&[]), None).expect("ok").is_none());
+    }
+
+    #[test]
+    fn tokens_are_redacted_from_quoted_text() {
+        let text = "unexpected argument 'autosd.grant.k-1.eyJ2.c2ln' found; also autosd.grant.x";
+        let red = redact_tokens(text);
+        assert_eq!(
+            red,
+            "unexpected argument '[redacted grant token]' found; also [redacted grant token]"
+        );
+        assert_eq!(redact_tokens("plain"), "plain");
     }
 
     #[test]

@@ -64,6 +64,7 @@ impl RevocationList {
         self.version += 1;
         self.issued_at = now;
         self.kid = key.kid().to_string();
+        // Plain strings and integers: serialisation cannot fail.
         let payload = serde_json::to_vec(self).unwrap_or_default();
         sign_artifact(key, ArtifactKind::Revocations, &payload)
     }

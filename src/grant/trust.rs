@@ -173,6 +173,7 @@ impl TrustStore {
                 })
                 .collect(),
         };
+        // Plain strings and integers: serialisation cannot fail.
         let mut bytes = serde_json::to_vec_pretty(&raw).unwrap_or_default();
         bytes.push(b'\n');
         bytes

@@ -6,7 +6,7 @@ use super::home;
 use super::keys::Kid;
 use super::model::{AUDIENCE, CLAIMS_VERSION, Capability, Claims, Rejection, is_env_name, is_name};
 use super::revocation::RevocationSet;
-use super::strict::parse_json;
+use super::strict::parse_json_derived;
 use super::trust::{BREAK_GLASS_MAX_SECS, TrustStore};
 use crate::context::{Context, Env};
 use crate::error::{Error, ErrorCode, Result};
@@ -142,7 +142,8 @@ impl Verifier {
                 &env.signature,
             )
             .map_err(|_| Rejection::BadSignature)?;
-        let claims: Claims = parse_json(&env.payload).map_err(|_| Rejection::Malformed)?;
+        // Claims and Bindings are derived structs only: one pass catches duplicates too.
+        let claims: Claims = parse_json_derived(&env.payload).map_err(|_| Rejection::Malformed)?;
         if claims.v != CLAIMS_VERSION || claims.kid != env.kid.as_str() || !well_formed(&claims) {
             return Err(Rejection::Malformed);
         }
@@ -251,15 +252,7 @@ fn check_bindings(claims: &Claims, check: &Check) -> Result<(), Rejection> {
 }
 
 fn check_scope(claims: &Claims, check: &Check) -> Result<(), Rejection> {
-    match check.project {
-        Some(project) => claims.allows_scope(project, check.env, check.capability),
-        // Without a project, check env and capability against the grant's first project's
-        // rules, which are the same for every project it lists.
-        None if check.env.is_some() || check.capability.is_some() => {
-            claims.allows_scope(&claims.projects[0], check.env, check.capability)
-        }
-        None => Ok(()),
-    }
+    claims.allows_parts(check.project, check.env, check.capability)
 }
 
 #[cfg(test)]
@@ -400,6 +393,22 @@ mod tests {
         let mut v = verifier();
         v.revoked.kids.insert(key().kid().clone());
         assert_eq!(v.verify(&t, NOW, &Check::default()), Err(Rejection::RetiredKey));
+    }
+
+    #[test]
+    fn duplicate_keys_are_malformed_at_any_depth() {
+        let v = verifier();
+        let body = serde_json::to_string(&claims()).expect("json");
+        let top = body.replacen("\"iss\":", "\"iss\":\"x\",\"iss\":", 1);
+        let nested = body.replacen("\"bind\":{}", "\"bind\":{\"ref\":\"a\",\"ref\":\"b\"}", 1);
+        for payload in [top, nested] {
+            let t = sign_artifact(&key(), ArtifactKind::Grant, payload.as_bytes());
+            assert_eq!(
+                v.verify(&t, NOW, &Check::default()),
+                Err(Rejection::Malformed),
+                "{payload}"
+            );
+        }
     }
 
     #[test]

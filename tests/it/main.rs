@@ -5,6 +5,7 @@ mod factory;
 mod github_api;
 mod action_act;
 mod lint;
+mod forgery;
 mod gate;
 mod preauth;
 mod store;

@@ -751,8 +751,12 @@ fn parallel_revoke_and_create_lose_no_record() {
         let creators: Vec<_> = (0..6)
             .map(|_| s.spawn(move || create(h, &["--project-ids", "p", "--auto-deploy-dev"]).0))
             .collect();
-        for r in revokers {
-            r.join().expect("revoker");
+        // Rotations racing the creators must not leave a grant signed by a key rotated out.
+        let rotators: Vec<_> = (0..2)
+            .map(|_| s.spawn(move || expect(h, &["preauth", "rotate-keys"], 0)))
+            .collect();
+        for r in revokers.into_iter().chain(rotators) {
+            r.join().expect("revoker or rotator");
         }
         creators.into_iter().map(|c| c.join().expect("creator")).collect()
     });
@@ -766,7 +770,8 @@ fn parallel_revoke_and_create_lose_no_record() {
         assert_eq!(g["status"], want, "{id}");
     }
     let again = expect(h, &["preauth", "revoke", &seeded[0], "--output", "json"], 0).json();
-    assert_eq!(again["revocations_version"], 7, "one version per revocation");
+    // init 1, then one version per revocation (6) and per rotation (2, re-signed by the new key).
+    assert_eq!(again["revocations_version"], 9, "no lost update");
     assert_no_temp_files(h);
 }
 
@@ -821,6 +826,30 @@ fn corrupt_grant_trust_and_revocation_files_fail_clearly() {
     assert!(out.stderr.contains("missing"), "{}", out.stderr);
     fs::write(&list, &good_list).expect("restore");
     expect(h, &["preauth", "verify", &token], 0);
+
+    // A damaged private key: a clear error that never quotes the file.
+    let key = key_file(h);
+    let good_key = fs::read_to_string(&key).expect("key");
+    let seed = serde_json::from_str::<Value>(&good_key).expect("json")["seed"]
+        .as_str()
+        .expect("seed")
+        .to_string();
+    fs::write(&key, good_key.replacen("\"v\": 1", "\"v\": \"one\"", 1)).expect("corrupt key");
+    let out = expect(
+        h,
+        &["preauth", "create-grant", "--project-ids", "p", "--auto-push"],
+        EXIT_STATE_CORRUPT,
+    );
+    assert!(
+        out.stderr.contains("private key file") && !out.stderr.contains(&seed),
+        "{}",
+        out.stderr
+    );
+    fs::write(&key, good_key.replacen(&seed, &format!("{seed}A"), 1)).expect("bad seed");
+    let out = expect(h, &["preauth", "revoke", &gid], EXIT_STATE_CORRUPT);
+    assert!(!out.stderr.contains(&seed), "{}", out.stderr);
+    fs::write(&key, &good_key).expect("restore key");
+    expect(h, &["preauth", "revoke", &gid], 0);
     assert_no_temp_files(h);
 }
 
@@ -883,7 +912,21 @@ fn missing_unusable_and_read_only_homes() {
         EXIT_TRUST_INVALID,
     );
     assert!(v.stderr.contains("no trust store"));
-    assert!(!missing.exists(), "read-only commands must not create the home");
+    for args in [
+        vec!["preauth", "export-trust", "out"],
+        vec!["preauth", "rotate-keys"],
+        vec!["preauth", "revoke", "g-00000000000000000000"],
+    ] {
+        let mut full = vec!["--home", missing.to_str().expect("utf8")];
+        full.extend(args);
+        let out = run(dir.path(), &full);
+        assert!(
+            out.code == EXIT_KEY_MISSING || out.code == EXIT_GRANT_NOT_FOUND,
+            "{full:?}: {}",
+            out.stderr
+        );
+    }
+    assert!(!missing.exists(), "failing commands must not create the home");
 
     let file_home = dir.path().join("a-file");
     fs::write(&file_home, b"x").expect("file");
@@ -1055,6 +1098,9 @@ fn secrets_never_reach_the_log_errors_or_other_outputs() {
         ],
         vec!["--verbose", "--log-file", log_s, "preauth", "export-trust", "out"],
         vec!["--verbose", "--log-file", log_s, "preauth", "rotate-keys"],
+        // A usage error quoting the mistyped command line must not echo the token either.
+        vec!["preauth", "verify", token.as_str(), token.as_str()],
+        vec!["preauth", "create-grant", "--project-ids", "p", token.as_str()],
     ] {
         let out = run(h, &args);
         outputs.push(out.stdout);
@@ -1088,4 +1134,91 @@ fn secrets_never_reach_the_log_errors_or_other_outputs() {
         assert!(!text.contains(&seed), "private key leaked: {text}");
         assert!(!text.contains("s3cr3t"), "grant value echoed: {text}");
     }
+}
+
+fn audit_records(home: &Path) -> Vec<Value> {
+    fs::read_to_string(home.join("audit.log.jsonl"))
+        .expect("audit log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit line is JSON"))
+        .collect()
+}
+
+#[test]
+fn grant_management_is_audited_without_secrets() {
+    let home = temp_home();
+    let h = home.path();
+    let kid = init(h);
+    let (gid, token) = create(h, &["--project-ids", "p", "--auto-push"]);
+    expect(h, &["preauth", "revoke", &gid, "--reason", "rotation drill"], 0);
+    expect(h, &["preauth", "rotate-keys", "--revoke-old"], 0);
+    let records = audit_records(h);
+    let ops: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["op"].as_str().expect("op").into(),
+                r["phase"].as_str().expect("phase").into(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        "preauth.init-keys",
+        "preauth.create-grant",
+        "preauth.revoke",
+        "preauth.rotate-keys",
+    ]
+    .iter()
+    .flat_map(|op| {
+        [
+            (op.to_string(), "intent".to_string()),
+            (op.to_string(), "outcome".to_string()),
+        ]
+    })
+    .collect();
+    assert_eq!(ops, expected);
+    let created = &records[2];
+    assert_eq!(created["grant_id"], gid.as_str());
+    assert_eq!(created["kid"], kid.as_str());
+    assert_eq!(records[3]["outcome"]["status"], "ok");
+    assert_eq!(records[4]["detail"]["reason"], "rotation drill");
+    assert_eq!(records[6]["detail"]["old_kid"], kid.as_str());
+    let text = fs::read_to_string(h.join("audit.log.jsonl")).expect("log");
+    let signature = token.rsplit('.').next().expect("sig");
+    assert!(
+        !text.contains(signature),
+        "the token must not reach the audit log"
+    );
+    let verified = expect(h, &["audit", "verify"], 0);
+    assert!(!verified.stdout.is_empty());
+}
+
+#[test]
+fn unwritable_audit_log_fails_closed() {
+    let home = temp_home();
+    let h = home.path();
+    init(h);
+    let (gid, _) = create(h, &["--project-ids", "p", "--auto-push"]);
+    let log = h.join("audit.log.jsonl");
+    fs::remove_file(&log).expect("rm log");
+    fs::create_dir(&log).expect("a directory where the log should be");
+    let out = expect(
+        h,
+        &["preauth", "create-grant", "--project-ids", "p", "--auto-push"],
+        30,
+    );
+    assert!(
+        out.stderr.contains("error[AUTOSD-AUDIT-UNWRITABLE]"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        fs::read_dir(h.join("grants")).expect("grants").count(),
+        1,
+        "no grant without an audit record"
+    );
+    expect(h, &["preauth", "revoke", &gid], 30);
+    expect(h, &["preauth", "verify", &gid], 0);
+    expect(h, &["preauth", "rotate-keys"], 30);
+    assert_no_temp_files(h);
 }
