@@ -5,6 +5,8 @@
 //! `store` and the target adapters do I/O behind traits.
 pub mod cli;
 pub mod context;
+pub mod deploy;
+pub mod docker;
 pub mod error;
 pub mod grant;
 pub mod output;
