@@ -66,6 +66,10 @@ struct RawDocker {
     memory: Option<String>,
     cpus: Option<f64>,
     keep: Option<usize>,
+    /// Run an init process as PID 1 (signals reach the app; `docker run --init`).
+    init: Option<bool>,
+    /// How long a stopped release gets to exit before it is killed.
+    stop_timeout: Option<String>,
     #[serde(default)]
     health: RawHealth,
 }
@@ -110,6 +114,8 @@ pub struct DockerSettings {
     pub memory_bytes: Option<i64>,
     pub nano_cpus: Option<i64>,
     pub keep: usize,
+    pub init: bool,
+    pub stop_timeout: Duration,
     pub gate: GateSpec,
     pub http: Option<HttpCheck>,
     /// Wait for the image's HEALTHCHECK too (ignored when the image has none).
@@ -300,6 +306,12 @@ impl DockerSettings {
             }
         });
         let keep = raw.keep.unwrap_or(DEFAULT_KEEP);
+        let stop_timeout = duration(
+            "stop_timeout",
+            &raw.stop_timeout,
+            Duration::from_secs(10),
+            &mut problems,
+        );
         let gate = gate(&raw.health, &mut problems);
         let http = match &raw.health.http {
             None => None,
@@ -340,6 +352,8 @@ impl DockerSettings {
             memory_bytes,
             nano_cpus,
             keep,
+            init: raw.init.unwrap_or(false),
+            stop_timeout,
             gate,
             http,
             engine_health: raw.health.engine.unwrap_or(true),
