@@ -3,12 +3,17 @@
 //! The layers (see `docs/architecture.md`) point downward only:
 //! `cli` parses and renders; `ops` decides; `grant`, `policy`, `audit` are pure;
 //! `store` and the target adapters do I/O behind traits.
+pub mod audit;
 pub mod cli;
+pub mod config;
 pub mod context;
 pub mod deploy;
 pub mod docker;
 pub mod error;
 pub mod grant;
+pub mod ops;
 pub mod output;
+pub mod policy;
+pub mod process;
 pub mod secret;
 pub mod store;

@@ -1,7 +1,11 @@
 //! Command-line layer: clap types, dispatch and rendering. It parses and renders only;
 //! decisions live in `ops` and the pure modules.
+mod audit;
+mod confirm;
 mod logging;
+mod policy;
 mod preauth;
+mod project;
 
 use crate::context::Context;
 use crate::error::{Error, ErrorCode};
@@ -45,6 +49,18 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Keys, signed preauthorization grants and revocation
     Preauth(preauth::PreauthArgs),
+    /// Write a commented project file (.autosd/config.yml) into this repository
+    Init(project::InitArgs),
+    /// Stop all autonomy for a project at once (the kill switch; needs no grant)
+    Halt(project::HaltArgs),
+    /// Lift the kill switch (destructive: confirmation, a grant when policy requires one)
+    Resume(project::ResumeArgs),
+    /// Halt state, recent grant use and the audit log head of a project
+    Status(project::StatusArgs),
+    /// The resolved policy: what each operation needs where, and what a grant allows
+    Policy(policy::PolicyArgs),
+    /// Show and verify the tamper-evident audit trail
+    Audit(audit::AuditArgs),
 }
 
 /// Entry point for `main`: every exit code comes from here.
@@ -59,6 +75,12 @@ pub fn main() -> ExitCode {
     tracing::info!(command = ?std::mem::discriminant(&cli.command), "autosd start");
     let result = match cli.command {
         Command::Preauth(args) => preauth::run(&ctx, &printer, args),
+        Command::Init(args) => project::init(&ctx, &printer, args),
+        Command::Halt(args) => project::halt(&ctx, &printer, args),
+        Command::Resume(args) => project::resume(&ctx, &printer, args),
+        Command::Status(args) => project::status(&ctx, &printer, args),
+        Command::Policy(args) => policy::run(&ctx, &printer, args),
+        Command::Audit(args) => audit::run(&ctx, &printer, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,6 +45,13 @@ impl Printer {
         eprintln!("{line}");
     }
 
+    /// A question on stderr without a line break; the answer is typed after it.
+    pub fn prompt(&self, question: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(question.as_bytes());
+        let _ = err.flush();
+    }
+
     /// `error[CODE]: message` and `hint:` lines on stderr; with JSON output, also a JSON
     /// error document on stdout so scripts need not scrape stderr.
     pub fn error(&self, err: &Error) {

@@ -1,0 +1,66 @@
+//! The file-shaped mirror of `.autosd/config.yml`: exactly what may be written, with the
+//! position of every value. Nothing here decides; `config::validate` turns it into checked types.
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub version: Spanned<u32>,
+    pub project: Spanned<String>,
+    #[serde(default)]
+    pub environments: Option<Spanned<RawEnvironments>>,
+    #[serde(default)]
+    pub state: Option<Spanned<RawState>>,
+}
+
+/// Environments in file order (the order `policy show` and `status` print them in).
+#[derive(Debug)]
+pub struct RawEnvironments(pub Vec<(Spanned<String>, Option<Spanned<RawEnvironment>>)>);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvironment {
+    #[serde(default)]
+    pub production: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub require_grant: Option<Spanned<bool>>,
+    /// Kept open on purpose: each target kind validates its own settings (deploy issue).
+    #[serde(default)]
+    pub target: Option<Spanned<BTreeMap<String, serde_json::Value>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub backend: Spanned<String>,
+    #[serde(default)]
+    pub remote: Option<Spanned<String>>,
+    #[serde(default)]
+    pub branch: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawEnvironments {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InOrder;
+        impl<'de> Visitor<'de> for InOrder {
+            type Value = RawEnvironments;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping from environment name to its settings")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(RawEnvironments(entries))
+            }
+        }
+        deserializer.deserialize_map(InOrder)
+    }
+}
