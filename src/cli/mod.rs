@@ -6,6 +6,7 @@ mod logging;
 mod policy;
 mod preauth;
 mod project;
+mod release;
 
 use crate::context::Context;
 use crate::error::{Error, ErrorCode};
@@ -61,6 +62,16 @@ pub enum Command {
     Policy(policy::PolicyArgs),
     /// Show and verify the tamper-evident audit trail
     Audit(audit::AuditArgs),
+    /// Deploy an image to an environment: candidate, health gate, then switch-over
+    Deploy(release::DeployArgs),
+    /// Go back to the last known-good release (or --to RELEASE), health-gated
+    Rollback(release::RollbackArgs),
+    /// Deploy exactly the digest healthy in --from to --to
+    Promote(release::PromoteArgs),
+    /// The release ledger of an environment
+    Releases(release::ReleasesArgs),
+    /// Show or break the per-environment deploy lock
+    Lock(release::LockArgs),
 }
 
 /// Entry point for `main`: every exit code comes from here.
@@ -81,6 +92,11 @@ pub fn main() -> ExitCode {
         Command::Status(args) => project::status(&ctx, &printer, args),
         Command::Policy(args) => policy::run(&ctx, &printer, args),
         Command::Audit(args) => audit::run(&ctx, &printer, args),
+        Command::Deploy(args) => release::deploy(&ctx, &printer, args),
+        Command::Rollback(args) => release::rollback(&ctx, &printer, args),
+        Command::Promote(args) => release::promote(&ctx, &printer, args),
+        Command::Releases(args) => release::releases(&ctx, &printer, args),
+        Command::Lock(args) => release::lock(&ctx, &printer, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

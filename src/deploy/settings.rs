@@ -58,6 +58,8 @@ struct RawHttp {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDocker {
+    /// The image deployed when `--image` is not given.
+    image: Option<String>,
     #[serde(default)]
     ports: Vec<String>,
     #[serde(default)]
@@ -77,6 +79,8 @@ struct RawDocker {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGeneric {
+    /// The image deployed when `--image` is not given.
+    image: Option<String>,
     deploy: Vec<String>,
     status: Option<Vec<String>>,
     rollback: Option<Vec<String>>,
@@ -108,6 +112,7 @@ pub enum HttpCheck {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DockerSettings {
+    pub image: Option<String>,
     pub ports: Vec<PortMap>,
     pub env: BTreeMap<String, String>,
     pub command: Option<Vec<String>>,
@@ -124,6 +129,7 @@ pub struct DockerSettings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenericSettings {
+    pub image: Option<String>,
     pub deploy: Vec<String>,
     pub status: Option<Vec<String>>,
     pub rollback: Option<Vec<String>>,
@@ -346,6 +352,7 @@ impl DockerSettings {
             return Err(problem(env, line, problems));
         }
         Ok(DockerSettings {
+            image: raw.image,
             ports,
             env: raw.env,
             command: raw.command,
@@ -410,6 +417,7 @@ impl GenericSettings {
             return Err(problem(env, line, problems));
         }
         Ok(GenericSettings {
+            image: raw.image,
             deploy: raw.deploy,
             status: raw.status,
             rollback: raw.rollback,
