@@ -156,19 +156,40 @@ fn problem(env: &str, line: u64, problems: Vec<String>) -> Error {
     .hint("see the target settings documented in docs/targets.md")
 }
 
-/// The settings of `kind` in an environment's `target` mapping (`{docker: {...}}`).
-fn section<'a>(
-    target: &'a BTreeMap<String, serde_json::Value>,
+/// The settings of `kind` in an environment's `target` mapping: either flat with a `kind:`
+/// key (`{kind: docker, image: …, ports: […]}`, the documented form) or nested under the
+/// kind's name (`{docker: {…}}`).
+fn section(
+    target: &BTreeMap<String, serde_json::Value>,
     kind: TargetKind,
     env: &str,
     line: u64,
-) -> Result<&'a serde_json::Value> {
-    target.get(kind.as_str()).ok_or_else(|| {
+) -> Result<serde_json::Value> {
+    if let Some(declared) = target.get("kind") {
+        if declared.as_str() != Some(kind.as_str()) {
+            return Err(problem(
+                env,
+                line,
+                vec![format!(
+                    "the target kind is {declared}, not `{}`: pass --target to match",
+                    kind.as_str()
+                )],
+            ));
+        }
+        let rest: serde_json::Map<String, serde_json::Value> = target
+            .iter()
+            .filter(|(k, _)| k.as_str() != "kind")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        return Ok(serde_json::Value::Object(rest));
+    }
+    target.get(kind.as_str()).cloned().ok_or_else(|| {
         problem(
             env,
             line,
             vec![format!(
-                "no `{}:` section; add one under environments.{env}.target",
+                "no `{}` target; add `kind: {}` and its settings under environments.{env}.target",
+                kind.as_str(),
                 kind.as_str()
             )],
         )
@@ -282,7 +303,7 @@ impl DockerSettings {
     pub fn from_target(target: &BTreeMap<String, serde_json::Value>, env: &str, line: u64) -> Result<Self> {
         let value = section(target, TargetKind::Docker, env, line)?;
         let mut problems = Vec::new();
-        let Some(raw) = from_value::<RawDocker>(value, &mut problems) else {
+        let Some(raw) = from_value::<RawDocker>(&value, &mut problems) else {
             return Err(problem(env, line, problems));
         };
         let mut ports = Vec::new();
@@ -373,7 +394,7 @@ impl GenericSettings {
     pub fn from_target(target: &BTreeMap<String, serde_json::Value>, env: &str, line: u64) -> Result<Self> {
         let value = section(target, TargetKind::GenericContainer, env, line)?;
         let mut problems = Vec::new();
-        let Some(raw) = from_value::<RawGeneric>(value, &mut problems) else {
+        let Some(raw) = from_value::<RawGeneric>(&value, &mut problems) else {
             return Err(problem(env, line, problems));
         };
         for (name, argv) in [
@@ -488,7 +509,16 @@ mod tests {
             .expect_err("unknown");
         assert!(e.message.contains("portz"), "{}", e.message);
         let e = DockerSettings::from_target(&target(json!({})), "dev", 0).expect_err("missing");
-        assert!(e.message.contains("no `docker:` section"), "{}", e.message);
+        assert!(e.message.contains("no `docker` target"), "{}", e.message);
+        let flat = target(json!({"kind": "docker", "image": "shop:v1", "ports": ["80:8080"]}));
+        let s = DockerSettings::from_target(&flat, "dev", 0).expect("flat form");
+        assert_eq!(s.image.as_deref(), Some("shop:v1"));
+        let e = GenericSettings::from_target(&flat, "dev", 4).expect_err("other kind");
+        assert!(
+            e.message.contains("not `generic_container`") && e.message.contains("line 4"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

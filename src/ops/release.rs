@@ -113,8 +113,12 @@ pub fn open_target(session: &ProjectSession, env: &Environment, kind: TargetKind
 
 /// The image a deploy uses: `--image`, else the environment's `image:` setting.
 fn default_image(env: &Environment, kind: TargetKind) -> Option<String> {
-    let section = env.target.settings.get(kind.as_str())?;
-    section.get("image")?.as_str().map(str::to_string)
+    let settings = &env.target.settings;
+    let image = match settings.get("kind") {
+        Some(_) => settings.get("image"),
+        None => settings.get(kind.as_str())?.get("image"),
+    };
+    image?.as_str().map(str::to_string)
 }
 
 /// What a release command asked for.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/generic")
         .join(name)
@@ -25,13 +25,13 @@ fn fixture(name: &str) -> String {
 }
 
 /// Serves `GET /health`: 200 while `<state>/current` names an image without "bad", else 503.
-struct Platform {
-    port: u16,
+pub(crate) struct Platform {
+    pub(crate) port: u16,
     stop: Arc<AtomicBool>,
 }
 
 impl Platform {
-    fn start(state: PathBuf) -> Platform {
+    pub(crate) fn start(state: PathBuf) -> Platform {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let port = listener.local_addr().expect("addr").port();

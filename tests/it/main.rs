@@ -5,4 +5,5 @@ mod docker;
 mod gate;
 mod generic;
 mod preauth;
+mod release;
 mod store;
