@@ -91,14 +91,8 @@ impl Target for FakeTarget {
             .ok_or_else(|| Error::new(ErrorCode::ImageNotFound, format!("image {image} not found")))
     }
 
-    fn retained(&self, _: &Scope) -> Result<Vec<String>> {
-        Ok(self
-            .state
-            .borrow()
-            .retained
-            .iter()
-            .map(|(id, _)| id.clone())
-            .collect())
+    fn retained(&self, _: &Scope) -> Result<Vec<(String, String)>> {
+        Ok(self.state.borrow().retained.clone())
     }
 
     fn deploy(&self, plan: &Plan, _: &mut dyn Progress) -> Result<Outcome> {

@@ -271,7 +271,7 @@ impl Target for GenericTarget {
         })
     }
 
-    fn retained(&self, _: &Scope) -> Result<Vec<String>> {
+    fn retained(&self, _: &Scope) -> Result<Vec<(String, String)>> {
         Ok(Vec::new())
     }
 

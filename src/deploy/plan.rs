@@ -210,9 +210,11 @@ pub fn plan_deploy(req: &Request, ledger: &Ledger, image: &str, digest: &str) ->
 }
 
 /// Roll back to `to` (an explicit release id) or to the last known-good release.
-/// `retained` lists the releases whose stopped containers the target still has: those come
-/// back by a restart; others are started from their digest like a deploy.
-pub fn plan_rollback(req: &Request, ledger: &Ledger, to: Option<&str>, retained: &[String]) -> Result<Plan> {
+/// `retained` lists `(release id, digest)` of the stopped containers the target still has:
+/// the source release's own, or else any kept one of the same digest (a rollback release
+/// runs its source's container), comes back by a restart; otherwise the digest is started
+/// like a deploy.
+pub fn plan_rollback(req: &Request, ledger: &Ledger, to: Option<&str>, retained: &[(String, String)]) -> Result<Plan> {
     let serving = ledger.serving();
     let source = match to {
         Some(id) => {
@@ -255,14 +257,18 @@ pub fn plan_rollback(req: &Request, ledger: &Ledger, to: Option<&str>, retained:
     };
     let mut steps = vec![Step::AcquireLock];
     steps.extend(recover_step(ledger));
-    if retained.iter().any(|id| id == &source.id) {
+    let kept = retained
+        .iter()
+        .find(|(id, _)| id == &source.id)
+        .or_else(|| retained.iter().find(|(_, digest)| digest == &source.digest));
+    if let Some((kept_id, _)) = kept {
         steps.extend([
             Step::RecordStart,
             Step::StopServing {
                 release_id: serving.map(|r| r.id.clone()),
             },
             Step::RestartRetained {
-                release_id: source.id.clone(),
+                release_id: kept_id.clone(),
             },
             Step::HealthGate { gate: req.gate },
             Step::Prune { keep: req.keep },
@@ -411,7 +417,7 @@ mod tests {
     #[test]
     fn rollback_restarts_a_retained_known_good_release() {
         let l = ledger_of(&[("r1", "a", Verdict::Healthy), ("r2", "b", Verdict::Healthy)]);
-        let p = plan_rollback(&req(), &l, None, &["r1".into()]).expect("plan");
+        let p = plan_rollback(&req(), &l, None, &[("r1".into(), "sha256:a".into())]).expect("plan");
         assert_eq!(
             kinds(&p),
             [
@@ -434,6 +440,20 @@ mod tests {
             }
         );
         assert_eq!(p.kind, PlanKind::Rollback);
+    }
+
+    #[test]
+    fn rollback_to_a_rollback_release_restarts_the_container_of_its_digest() {
+        // r3 rolled back to r1 (running r1's container); r4 deployed v2 again.
+        let l = ledger_of(&[
+            ("r1", "a", Verdict::Healthy),
+            ("r2", "b", Verdict::RolledBack),
+            ("r3", "a", Verdict::Healthy),
+            ("r4", "c", Verdict::Healthy),
+        ]);
+        let p = plan_rollback(&req(), &l, None, &[("r1".into(), "sha256:a".into())]).expect("plan");
+        assert!(p.steps.contains(&Step::RestartRetained { release_id: "r1".into() }), "{:?}", p.steps);
+        assert_eq!(p.release.origin, Origin::Rollback { source: "r3".into(), replaced: Some("r4".into()) });
     }
 
     #[test]
@@ -485,7 +505,7 @@ mod tests {
                 .code,
             ErrorCode::ReleaseNotFound
         );
-        let p = plan_rollback(&req(), &l, Some("r1"), &["r1".into()]).expect("plan");
+        let p = plan_rollback(&req(), &l, Some("r1"), &[("r1".into(), "sha256:a".into())]).expect("plan");
         assert_eq!(p.release.digest, "sha256:a");
     }
 

@@ -123,8 +123,8 @@ pub trait Target {
     /// The digest `image` resolves to (pulling if the target can and must).
     fn resolve(&self, image: &str, progress: &mut dyn Progress) -> Result<String>;
 
-    /// Releases of `scope` whose stopped units the target keeps, newest first.
-    fn retained(&self, scope: &Scope) -> Result<Vec<String>>;
+    /// `(release id, digest)` of the stopped units of `scope` the target keeps, newest first.
+    fn retained(&self, scope: &Scope) -> Result<Vec<(String, String)>>;
 
     /// Runs the target-side steps of `plan` (deploy, promote, and rollback by the deploy path).
     fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome>;

@@ -484,12 +484,16 @@ impl Target for DockerTarget {
         })
     }
 
-    fn retained(&self, scope: &Scope) -> Result<Vec<String>> {
+    fn retained(&self, scope: &Scope) -> Result<Vec<(String, String)>> {
         Ok(self
             .list(scope, Some(Role::Release), true)?
             .iter()
             .filter(|c| c.state != Some(bollard::models::ContainerSummaryStateEnum::RUNNING))
-            .filter_map(|c| label(c, spec::LABEL_RELEASE).map(str::to_string))
+            .filter_map(|c| {
+                let id = label(c, spec::LABEL_RELEASE)?;
+                let digest = label(c, spec::LABEL_DIGEST)?;
+                Some((id.to_string(), digest.to_string()))
+            })
             .collect())
     }
 
