@@ -1222,3 +1222,34 @@ fn unwritable_audit_log_fails_closed() {
     expect(h, &["preauth", "rotate-keys"], 30);
     assert_no_temp_files(h);
 }
+
+#[test]
+fn docs_name_every_rejection_reason_and_preauth_exit_code() {
+    let docs = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grants.md"))
+        .expect("docs/grants.md");
+    for r in autosd::grant::Rejection::ALL {
+        assert!(
+            docs.contains(&format!("`{}`", r.code())),
+            "docs/grants.md lacks reason {}",
+            r.code()
+        );
+    }
+    for (code, exit) in [
+        ("AUTOSD-PREAUTH-REQUIRED", EXIT_PREAUTH_REQUIRED),
+        ("AUTOSD-PREAUTH-INVALID", EXIT_PREAUTH_INVALID),
+        ("AUTOSD-GRANT-REFUSED", EXIT_GRANT_REFUSED),
+        ("AUTOSD-GRANT-NOT-FOUND", EXIT_GRANT_NOT_FOUND),
+        ("AUTOSD-KEY-EXISTS", EXIT_KEY_EXISTS),
+        ("AUTOSD-KEY-MISSING", EXIT_KEY_MISSING),
+        ("AUTOSD-KEY-INSECURE", EXIT_KEY_INSECURE),
+        ("AUTOSD-TRUST-INVALID", EXIT_TRUST_INVALID),
+    ] {
+        let row = format!("| `{code}` | {exit} |");
+        assert!(docs.contains(&row), "docs/grants.md lacks the row {row}");
+        let listed = autosd::error::ErrorCode::ALL
+            .iter()
+            .find(|c| c.as_str() == code)
+            .map(|c| i32::from(c.exit_code()));
+        assert_eq!(listed, Some(exit), "{code} in the error table");
+    }
+}
