@@ -8,6 +8,9 @@
 # Each run loads the project file, writes a denial record to the audit log (fsync) and signs
 # a checkpoint, exactly like a real denied run.
 # Usage: benches/gate_denied.sh [runs]   (needs hyperfine; falls back to a timing loop)
+# On a machine busy with other work, the wall time is mostly waiting for a CPU; the CPU
+# column shows the gate's own cost. `chrt -f 50 benches/gate_denied.sh` (root) measures the
+# command without that queueing.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs="${1:-200}"
