@@ -1,5 +1,6 @@
 //! `autosd preauth …`: flags for keys and grants, and the rendering of their results.
 //! Decisions live in `grant::manage` and `grant::verify`; this file only parses and renders.
+use crate::audit::checkpoint::SignedCheckpoint;
 use crate::context::{Context, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::grant::manage::{self, GrantRequest, GrantStatus, GrantView};
@@ -180,7 +181,7 @@ pub fn run(ctx: &Context, printer: &Printer, args: PreauthArgs) -> Result<()> {
     match args.command {
         PreauthCommand::InitKeys(a) => {
             let out = manage::init_keys(ctx, a.force, a.max_lifetime_hours)?;
-            printer.print(&InitKeysView(out));
+            print_anchored(ctx, printer, InitKeysView(out));
         }
         PreauthCommand::ExportTrust(a) => {
             let out = manage::export_trust(ctx, &a.dir)?;
@@ -189,7 +190,7 @@ pub fn run(ctx: &Context, printer: &Printer, args: PreauthArgs) -> Result<()> {
         PreauthCommand::CreateGrant(a) => {
             let req = grant_request(&a);
             let out = manage::create_grant(ctx, &req)?;
-            printer.print(&CreatedView(out));
+            print_anchored(ctx, printer, CreatedView(out));
         }
         PreauthCommand::List(a) => {
             let grants = manage::list_grants(ctx, a.active_only)?;
@@ -201,15 +202,58 @@ pub fn run(ctx: &Context, printer: &Printer, args: PreauthArgs) -> Result<()> {
         }
         PreauthCommand::Revoke(a) => {
             let out = manage::revoke_grant(ctx, &a.id, a.reason.as_deref())?;
-            printer.print(&RevokeView(out, a.reason));
+            if out.already {
+                printer.print(&RevokeView(out, a.reason));
+            } else {
+                print_anchored(ctx, printer, RevokeView(out, a.reason));
+            }
         }
         PreauthCommand::RotateKeys(a) => {
             let out = manage::rotate_keys(ctx, a.revoke_old)?;
-            printer.print(&RotateView(out));
+            print_anchored(ctx, printer, RotateView(out));
         }
         PreauthCommand::Verify(a) => verify(ctx, printer, a)?,
     }
     Ok(())
+}
+
+/// Prints the result of a change that was audited, with the signed audit checkpoint that
+/// anchors the log's new head: in JSON as `checkpoint`, for humans on stderr (stdout keeps
+/// its shape; create-grant's last line stays the token).
+fn print_anchored(ctx: &Context, printer: &Printer, view: impl Render) {
+    let checkpoint = super::project::finish(ctx, printer);
+    printer.print(&Anchored {
+        view,
+        checkpoint: checkpoint.as_ref(),
+    });
+    if let Some(c) = &checkpoint
+        && printer.format == crate::output::OutputFormat::Human
+    {
+        printer.note(&c.human());
+    }
+}
+
+struct Anchored<'a, R: Render> {
+    view: R,
+    checkpoint: Option<&'a SignedCheckpoint>,
+}
+
+impl<R: Render> Render for Anchored<'_, R> {
+    fn human(&self) -> String {
+        self.view.human()
+    }
+
+    fn json(&self) -> Value {
+        let mut v = self.view.json();
+        if let Value::Object(map) = &mut v {
+            map.insert(
+                "checkpoint".into(),
+                self.checkpoint
+                    .map_or(Value::Null, super::project::checkpoint_json),
+            );
+        }
+        v
+    }
 }
 
 fn grant_request(a: &CreateGrantArgs) -> GrantRequest {

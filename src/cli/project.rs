@@ -274,7 +274,7 @@ impl Render for SwitchReport {
     }
 }
 
-fn checkpoint_json(c: &SignedCheckpoint) -> Value {
+pub(crate) fn checkpoint_json(c: &SignedCheckpoint) -> Value {
     json!({
         "log": c.checkpoint.log,
         "size": c.checkpoint.size,

@@ -11,7 +11,7 @@ use super::model::{AUDIENCE, Bindings, CLAIMS_VERSION, Claims, Rejection, is_env
 use super::revocation::{RevocationList, RevocationSet, RevokedGrant, RevokedKey};
 use super::trust::{BREAK_GLASS_MAX_SECS, DEFAULT_MAX_LIFETIME_HOURS, KeyStatus, TrustStore, TrustedKey};
 use super::verify::{Verifier, is_gid};
-use crate::audit::{AuditEvent, AuditLog, Outcome, Phase};
+use crate::audit::{AuditEvent, AuditLog, Decision, Outcome, Phase};
 use crate::context::{Context, rfc3339};
 use crate::error::{Error, ErrorCode, Result};
 use crate::secret::Secret;
@@ -22,6 +22,8 @@ use std::time::Instant;
 /// before anything changes (fail closed: `AUTOSD-AUDIT-UNWRITABLE`, nothing done), the
 /// outcome follows. Records name grants and keys by id only, never a token or key.
 fn audited<T>(ctx: &Context, intent: AuditEvent, act: impl FnOnce() -> Result<T>) -> Result<T> {
+    // The key owner acting on their own home: allowed by construction, recorded as such.
+    let intent = intent.decision(Decision::allow());
     let log = AuditLog::open(ctx);
     log.append(&intent)?;
     let started = Instant::now();

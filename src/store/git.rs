@@ -60,6 +60,14 @@ impl GitStore {
                     .hint("pass --state-remote URL or set the remote in the project file"),
             );
         }
+        // A "URL" starting with '-' would reach git as an option (`--upload-pack=…` runs a
+        // command); the remote may come from a project file an attacker can edit in a PR.
+        if remote.starts_with('-') || remote.contains(['\n', '\r', '\0']) {
+            return Err(Error::new(
+                ErrorCode::Usage,
+                "the git state remote must be a URL or path, not an option",
+            ));
+        }
         let valid_branch = !branch.is_empty()
             && branch
                 .bytes()
@@ -555,5 +563,8 @@ mod tests {
             assert!(GitStore::open(dir.path(), "/tmp/r.git", bad).is_err(), "{bad:?}");
         }
         assert!(GitStore::open(dir.path(), "", "autosd-state").is_err());
+        let err =
+            GitStore::open(dir.path(), "--upload-pack=touch /tmp/x", "autosd-state").expect_err("an option");
+        assert_eq!(err.code, ErrorCode::Usage);
     }
 }

@@ -492,8 +492,12 @@ fn on_a_tty(site: &Site, args: &str, answer: &str) -> Option<Out> {
     std::thread::sleep(Duration::from_millis(700));
     std::io::Write::write_all(&mut stdin, answer.as_bytes()).expect("type the answer");
     drop(stdin);
-    let out = child.wait_with_output().expect("wait");
-    Some(finish(out))
+    let out = finish(child.wait_with_output().expect("wait"));
+    // A sandbox without pseudo-terminals cannot run this: `script` says so and fails.
+    if format!("{}{}", out.stdout, out.stderr).contains("pseudo-terminal") {
+        return None;
+    }
+    Some(out)
 }
 
 #[test]
@@ -508,7 +512,9 @@ fn on_a_tty_the_prompt_defaults_to_no_and_y_proceeds() {
     assert!(out.stdout.contains("Proceed? [y/N]"), "{}", out.stdout);
     assert!(out.stdout.contains("AUTOSD-CONFIRM-DECLINED"), "{}", out.stdout);
     assert!(site.halted(), "an empty answer is no");
-    let out = on_a_tty(&site, "resume --project shop", "y\n").expect("script");
+    let Some(out) = on_a_tty(&site, "resume --project shop", "y\n") else {
+        panic!("`script` worked once and then not");
+    };
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("project `shop` resumed"), "{}", out.stdout);
     assert!(!site.halted());

@@ -702,11 +702,12 @@ fn rotate_keys_keeps_old_grants_until_revoke_old() {
     let (new_gid, _) = create(h, &["--project-ids", "p", "--auto-push"]);
     let shown = expect(h, &["preauth", "show", &new_gid, "--output", "json"], 0).json();
     assert_eq!(shown["kid"], second.as_str());
-    assert_eq!(
-        fs::read_dir(h.join("keys")).expect("keys").count(),
-        1,
-        "old private key removed"
-    );
+    let grant_keys = fs::read_dir(h.join("keys"))
+        .expect("keys")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "key"))
+        .count();
+    assert_eq!(grant_keys, 1, "old private key removed");
 
     let r = expect(
         h,
@@ -1150,8 +1151,34 @@ fn grant_management_is_audited_without_secrets() {
     let h = home.path();
     let kid = init(h);
     let (gid, token) = create(h, &["--project-ids", "p", "--auto-push"]);
-    expect(h, &["preauth", "revoke", &gid, "--reason", "rotation drill"], 0);
-    expect(h, &["preauth", "rotate-keys", "--revoke-old"], 0);
+    let revoked = expect(
+        h,
+        &[
+            "preauth",
+            "revoke",
+            &gid,
+            "--reason",
+            "rotation drill",
+            "--output",
+            "json",
+        ],
+        0,
+    )
+    .json();
+    // Each change is anchored by a signed checkpoint of the log's new head.
+    assert_eq!(revoked["checkpoint"]["size"], 6);
+    let envelope = revoked["checkpoint"]["envelope"].as_str().expect("envelope");
+    assert!(envelope.starts_with("autosd.checkpoint."));
+    let rotated = expect(h, &["preauth", "rotate-keys", "--revoke-old"], 0);
+    assert!(
+        rotated.stderr.contains("audit checkpoint: size=8"),
+        "{}",
+        rotated.stderr
+    );
+    assert!(
+        rotated.stdout.starts_with("new kid: k-"),
+        "stdout keeps its shape"
+    );
     let records = audit_records(h);
     let ops: Vec<(String, String)> = records
         .iter()
@@ -1181,8 +1208,10 @@ fn grant_management_is_audited_without_secrets() {
     assert_eq!(created["grant_id"], gid.as_str());
     assert_eq!(created["kid"], kid.as_str());
     assert_eq!(records[3]["outcome"]["status"], "ok");
+    assert_eq!(records[2]["decision"]["verdict"], "allow");
     assert_eq!(records[4]["detail"]["reason"], "rotation drill");
     assert_eq!(records[6]["detail"]["old_kid"], kid.as_str());
+    assert_eq!(records[6]["detail"]["old_status"], "revoked");
     let text = fs::read_to_string(h.join("audit.log.jsonl")).expect("log");
     let signature = token.rsplit('.').next().expect("sig");
     assert!(
@@ -1221,4 +1250,35 @@ fn unwritable_audit_log_fails_closed() {
     expect(h, &["preauth", "verify", &gid], 0);
     expect(h, &["preauth", "rotate-keys"], 30);
     assert_no_temp_files(h);
+}
+
+#[test]
+fn docs_name_every_rejection_reason_and_preauth_exit_code() {
+    let docs = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grants.md"))
+        .expect("docs/grants.md");
+    for r in autosd::grant::Rejection::ALL {
+        assert!(
+            docs.contains(&format!("`{}`", r.code())),
+            "docs/grants.md lacks reason {}",
+            r.code()
+        );
+    }
+    for (code, exit) in [
+        ("AUTOSD-PREAUTH-REQUIRED", EXIT_PREAUTH_REQUIRED),
+        ("AUTOSD-PREAUTH-INVALID", EXIT_PREAUTH_INVALID),
+        ("AUTOSD-GRANT-REFUSED", EXIT_GRANT_REFUSED),
+        ("AUTOSD-GRANT-NOT-FOUND", EXIT_GRANT_NOT_FOUND),
+        ("AUTOSD-KEY-EXISTS", EXIT_KEY_EXISTS),
+        ("AUTOSD-KEY-MISSING", EXIT_KEY_MISSING),
+        ("AUTOSD-KEY-INSECURE", EXIT_KEY_INSECURE),
+        ("AUTOSD-TRUST-INVALID", EXIT_TRUST_INVALID),
+    ] {
+        let row = format!("| `{code}` | {exit} |");
+        assert!(docs.contains(&row), "docs/grants.md lacks the row {row}");
+        let listed = autosd::error::ErrorCode::ALL
+            .iter()
+            .find(|c| c.as_str() == code)
+            .map(|c| i32::from(c.exit_code()));
+        assert_eq!(listed, Some(exit), "{code} in the error table");
+    }
 }
