@@ -78,7 +78,7 @@ impl Rule for TemplateInjection {
             let Some((step, lang)) = script_site(cx, site) else {
                 continue;
             };
-            let Ok(expr) = &site.parsed else { continue };
+            let Ok(expr) = site.parsed.as_ref() else { continue };
             let Some(root) = cx.root() else { return };
             let policy = DeclaredInputs {
                 root,
@@ -452,6 +452,10 @@ fn env_insertion(
         });
     }
     let map = step.as_map()?;
+    if cx.text(step.span).trim_start().starts_with('{') {
+        // A flow-style step (`- {run: …}`) has no line to add `env:` on.
+        return None;
+    }
     let first_key = &map.first()?.key;
     let indent = " ".repeat(first_key.span.start.col as usize - 1);
     lines.push_str(&format!("{indent}env:\n"));
