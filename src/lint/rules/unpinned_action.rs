@@ -39,12 +39,15 @@ impl Rule for UnpinnedAction {
             uses_nodes.extend(action.steps().filter_map(|s| s.uses()));
         }
         // Actions of the workflow's own organisation are not third-party.
-        let home = cx.root().and_then(home_owner);
+        let home = std::cell::OnceCell::new();
         for node in uses_nodes {
             let Some(text) = node.as_str() else { continue };
             if policy == PinPolicy::ThirdParty
                 && let Uses::Remote(r) = parse_uses(text)
-                && home.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(r.owner))
+                && home
+                    .get_or_init(|| cx.root().and_then(home_owner))
+                    .as_deref()
+                    .is_some_and(|h: &str| h.eq_ignore_ascii_case(r.owner))
             {
                 continue;
             }
