@@ -316,7 +316,9 @@ fn plan<'a>(cx: &LintContext<'a>, site: &Site<'a>, expr: &Expr, lang: Lang) -> O
         Lang::Cmd => (start, end, format!("%{var}%")),
         Lang::JavaScript => {
             let quote = before.chars().last()?;
-            if !matches!(quote, '\'' | '"' | '`') || !after.starts_with(quote) || start == 0 {
+            let quoted_in_source =
+                start > 0 && source[..start].ends_with(quote) && source[end..].starts_with(quote);
+            if !matches!(quote, '\'' | '"' | '`') || !after.starts_with(quote) || !quoted_in_source {
                 return None;
             }
             (start - 1, end + 1, format!("process.env.{var}"))
