@@ -46,6 +46,7 @@ impl Rule for SecretsInLogs {
         for list in step_lists(cx) {
             let job_env = list.job.and_then(|j| j.env());
             for step in &list.steps {
+                check_container_args(cx, step, out);
                 let Some(run) = step.run() else { continue };
                 let Some(script) = run.as_str() else { continue };
                 let names = secret_env_names(&[wf.env(), job_env, step.env()]);
@@ -58,6 +59,28 @@ impl Rule for SecretsInLogs {
                 check_script(cx, run, script, &names, out);
             }
         }
+    }
+}
+
+/// `with: args:` of a container action becomes the container's command line.
+fn check_container_args(cx: &LintContext<'_>, step: &Step<'_>, out: &mut Vec<Finding>) {
+    let Some(args) = step.with().and_then(|w| w.get("args")) else {
+        return;
+    };
+    let Some(text) = args.as_str() else { return };
+    for r in secret_refs(text)
+        .iter()
+        .filter(|r| is_credential_name(&r.name))
+        .take(MAX_PER_STEP)
+    {
+        let message = format!(
+            "`{}` is passed in `args:`, the container's command line, where the process list can expose it",
+            r.name
+        );
+        let span = cx.locate(args, r.range.start, r.range.len());
+        out.push(cx.finding(&META, span, message).severity(Severity::Warning).help(
+            "pass the secret in the step's `env:` (container actions receive it as an environment variable)",
+        ));
     }
 }
 
@@ -387,6 +410,18 @@ mod tests {
         );
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!((got[0].0, got[0].2), (10, Severity::Error));
+    }
+
+    #[test]
+    fn container_args_are_command_lines() {
+        let got = check(
+            "      - uses: docker://alpine@sha256:4bcff63911fcb4448bd4fdacec207030997caf25e9bea4045fa6c8c44de311d1\n        with:\n          args: deploy --token ${{ secrets.DEPLOY_TOKEN }}\n",
+        );
+        assert_eq!(
+            got.iter().map(|g| (g.0, g.1, g.2)).collect::<Vec<_>>(),
+            vec![(10, 32, Severity::Warning)],
+            "{got:?}"
+        );
     }
 
     #[test]
