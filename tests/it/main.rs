@@ -1,3 +1,4 @@
 //! The one integration-test binary: black-box tests of the built `autosd`.
 mod common;
 mod lint;
+mod lint_security;
