@@ -87,10 +87,6 @@ impl Object {
 }
 
 impl Ty {
-    pub fn object(object: Object) -> Ty {
-        Ty::Object(object)
-    }
-
     pub fn array(elem: Ty) -> Ty {
         Ty::Array(Box::new(elem))
     }
