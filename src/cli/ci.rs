@@ -192,7 +192,7 @@ fn apply_fixes(
     }
     let verb = if dry_run { "would fix" } else { "fixed" };
     printer.note(&format!(
-        "{verb} {fixed_count} problem kind(s) in {fixed_files} file(s)"
+        "{verb} {fixed_count} finding(s) in {fixed_files} file(s)"
     ));
     Ok(out)
 }

@@ -28,6 +28,8 @@ pub mod github;
 pub mod ignore;
 pub mod model;
 pub mod registry;
+#[cfg(test)]
+mod robustness;
 pub mod rule;
 pub mod rules;
 pub mod schema;
@@ -232,7 +234,8 @@ impl<'a> LintContext<'a> {
 }
 
 /// The result of linting one file: its findings (after config and ignores) and the parsed
-/// file (kept for rendering source lines and applying fixes).
+/// file, kept for rendering source lines and applying fixes. Its `yaml` tree is emptied once
+/// the rules ran (unless another holder shares the file), to bound memory on large runs.
 #[derive(Debug)]
 pub struct FileReport {
     pub path: String,
@@ -245,7 +248,7 @@ pub struct FileReport {
 /// severities and inline ignores, and sorts the findings.
 pub fn lint_parsed(
     path: &str,
-    file: Arc<ParsedFile>,
+    mut file: Arc<ParsedFile>,
     kind: Option<FileKind>,
     config: &Config,
     local: &dyn LocalFiles,
@@ -284,6 +287,11 @@ pub fn lint_parsed(
     findings.retain(|f| !ignores.suppresses(f.rule, f.span.start.line));
     findings.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     findings.dedup_by(|a, b| a.rule == b.rule && a.span == b.span && a.message == b.message);
+    // Renderers and fixes need only the text: free the tree now, so a run over many files
+    // holds one tree per thread rather than one per file.
+    if let Some(parsed) = Arc::get_mut(&mut file) {
+        parsed.yaml = YamlFile::default();
+    }
     FileReport {
         path: path.to_string(),
         kind,

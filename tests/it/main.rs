@@ -12,3 +12,4 @@ mod generic;
 mod preauth;
 mod release;
 mod store;
+mod lint_security;

@@ -281,6 +281,25 @@ mod tests {
     }
 
     #[test]
+    fn credentials_and_reusable_calls_follow_the_table() {
+        let creds = contexts(DocumentKind::Workflow, "jobs.a.container.credentials.password");
+        assert!(creds.iter().any(|x| x == "secrets"), "{creds:?}");
+        let with = contexts(DocumentKind::Workflow, "jobs.a.with.version");
+        assert!(
+            with.iter().any(|x| x == "matrix") && !with.iter().any(|x| x == "secrets"),
+            "{with:?}"
+        );
+        let secrets = contexts(DocumentKind::Workflow, "jobs.a.secrets.token");
+        assert!(secrets.iter().any(|x| x == "secrets"), "{secrets:?}");
+        let outputs = contexts(DocumentKind::Workflow, "jobs.a.outputs.v");
+        assert!(outputs.iter().any(|x| x == "steps"), "{outputs:?}");
+        let defaults = contexts(DocumentKind::Workflow, "jobs.a.defaults.run.shell");
+        assert!(defaults.iter().any(|x| x == "env") && !defaults.iter().any(|x| x == "steps"));
+        let workflow_env = contexts(DocumentKind::Workflow, "env.X");
+        assert!(workflow_env.iter().any(|x| x == "secrets") && !workflow_env.iter().any(|x| x == "env"));
+    }
+
+    #[test]
     fn keys_without_expressions_have_no_list() {
         assert!(at(DocumentKind::Workflow, "name").is_none());
         assert!(at(DocumentKind::Workflow, "on.push.branches.[]").is_none());

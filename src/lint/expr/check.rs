@@ -478,6 +478,30 @@ mod tests {
     }
 
     #[test]
+    fn documented_loose_semantics_are_accepted() {
+        let scope = Scope::new();
+        for src in [
+            // Loose equality coerces mixed primitives: these are meaningful comparisons.
+            "'1' == 1",
+            "null == 0",
+            "true == 1",
+            "'' == false",
+            "'abc' < 'abd'",
+            // NaN and Infinity literals, hex and exponents.
+            "NaN != NaN && Infinity > 0x10 && 2e3 == 2000",
+            // `&&`/`||` return operands, so a string default is idiomatic.
+            "github.head_ref || github.ref_name",
+            // Function names are case-insensitive.
+            "ToJson(fromjson('[1]')) == '[1]' && CONTAINS('abc', 'b')",
+            // Index access with a string literal is a property access.
+            "github['event']['pull_request'] != null",
+        ] {
+            let found = problems_with(src, &scope, None);
+            assert!(found.is_empty(), "{src}: {found:?}");
+        }
+    }
+
+    #[test]
     fn filters_project_properties_over_elements() {
         let scope = Scope::new();
         assert_eq!(

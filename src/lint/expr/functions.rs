@@ -189,7 +189,7 @@ pub fn check_format(fmt: &str, values: usize) -> Vec<CallProblem> {
                         0,
                         format!(
                             "the format string has an invalid placeholder at `{}`: use `{{N}}`, or `{{{{` for a literal brace",
-                            &fmt[i..fmt.len().min(digits_end + 1)]
+                            placeholder_text(fmt, i, digits_end)
                         ),
                     ));
                     return problems;
@@ -227,6 +227,12 @@ pub fn check_format(fmt: &str, values: usize) -> Vec<CallProblem> {
         }
     }
     problems
+}
+
+/// The text of a bad placeholder: from its `{` through the first character after the digits.
+fn placeholder_text(fmt: &str, open: usize, digits_end: usize) -> &str {
+    let next = fmt[digits_end..].chars().next().map_or(0, char::len_utf8);
+    &fmt[open..digits_end + next]
 }
 
 #[cfg(test)]
@@ -270,6 +276,7 @@ mod tests {
         assert!(!check_format("{x}", 1).is_empty());
         assert!(!check_format("{0", 1).is_empty());
         assert!(!check_format("a } b", 0).is_empty());
+        assert!(check_format("{é", 1)[0].message.contains("`{é`"));
     }
 
     #[test]

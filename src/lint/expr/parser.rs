@@ -402,9 +402,52 @@ mod prop_tests {
     /// deep into the parser instead of failing on the first character.
     fn expression_like() -> impl Strategy<Value = String> {
         let atoms = prop::sample::select(vec![
-            "github", ".", "event", "[", "]", "(", ")", "*", "'", "''", "'x'", "!", "==", "!=", "<", "<=",
-            "&&", "||", ",", "0x1f", "1e3", "-2", "null", "true", "format", "contains", " ", "${{", "}}",
-            "é", "\"", "=", "&",
+            "github",
+            ".",
+            "event",
+            "[",
+            "]",
+            "(",
+            ")",
+            "*",
+            "'",
+            "''",
+            "'x'",
+            "!",
+            "==",
+            "!=",
+            "<",
+            "<=",
+            "&&",
+            "||",
+            ",",
+            "0x1f",
+            "1e3",
+            "-2",
+            "null",
+            "true",
+            "format",
+            "contains",
+            " ",
+            "${{",
+            "}}",
+            "é",
+            "\"",
+            "=",
+            "&",
+            "fromJSON",
+            "'{0}'",
+            "'[1]'",
+            "case",
+            "matrix",
+            "issue",
+            "title",
+            "steps",
+            "outputs",
+            "join",
+            "toJSON",
+            "hashFiles",
+            "success",
         ]);
         prop::collection::vec(atoms, 0..40).prop_map(|parts| parts.concat())
     }
@@ -414,12 +457,20 @@ mod prop_tests {
         fn parsing_arbitrary_text_never_panics(text in "\\PC{0,80}") {
             let _ = parse(&text);
             let _ = find_embedded(&text);
+            let _ = crate::lint::expr::functions::check_format(&text, 2);
         }
 
         #[test]
         fn parsing_expression_like_text_never_panics_and_spans_stay_inside(text in expression_like()) {
             match parse(&text) {
                 Ok(expr) => {
+                    // The checker and the untrusted-input analysis accept any tree.
+                    let scope = crate::lint::expr::contexts::Scope::new();
+                    let _ = crate::lint::expr::check::check(&expr, &scope, None);
+                    let _ = crate::lint::expr::untrusted::untrusted_values(
+                        &expr,
+                        &crate::lint::expr::untrusted::AllInputs,
+                    );
                     prop_assert!(expr.span.end <= text.len());
                     let mut inside = true;
                     expr.walk(&mut |e| inside &= e.span.start <= e.span.end && e.span.end <= text.len());

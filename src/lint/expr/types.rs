@@ -2,6 +2,7 @@
 //! `Any` means "not known statically" and never produces a finding on its own.
 use std::collections::BTreeMap;
 use std::fmt;
+use std::rc::Rc;
 
 /// The type of a value. Object property names are stored lowercased because property
 /// access in expressions is case-insensitive.
@@ -17,10 +18,11 @@ pub enum Ty {
 }
 
 /// An object type: known properties, plus the type of any other property (`rest`).
-/// `rest: None` makes the object closed: a property not listed does not exist.
+/// `rest: None` makes the object closed: a property not listed does not exist. The
+/// properties are shared (`Rc`) because context types are cloned for every access.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Object {
-    pub props: BTreeMap<String, Ty>,
+    pub props: Rc<BTreeMap<String, Ty>>,
     pub rest: Option<Box<Ty>>,
 }
 
@@ -28,10 +30,12 @@ impl Object {
     /// A closed object with exactly these properties.
     pub fn closed<'a>(props: impl IntoIterator<Item = (&'a str, Ty)>) -> Object {
         Object {
-            props: props
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
+            props: Rc::new(
+                props
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect(),
+            ),
             rest: None,
         }
     }
@@ -39,14 +43,25 @@ impl Object {
     /// An object whose every property has type `rest` (a map such as `env` or `secrets`).
     pub fn map_of(rest: Ty) -> Object {
         Object {
-            props: BTreeMap::new(),
+            props: Rc::default(),
             rest: Some(Box::new(rest)),
         }
     }
 
     pub fn with(mut self, name: &str, ty: Ty) -> Object {
-        self.props.insert(name.to_ascii_lowercase(), ty);
+        self.insert(name, ty);
         self
+    }
+
+    /// Adds property `name`, or widens its type when it is already there.
+    pub fn insert(&mut self, name: &str, ty: Ty) {
+        let key = name.to_ascii_lowercase();
+        let props = Rc::make_mut(&mut self.props);
+        let merged = match props.get(&key) {
+            Some(prev) => prev.join(&ty),
+            None => ty,
+        };
+        props.insert(key, merged);
     }
 
     /// The type of property `name`, or `None` when the object is closed and lacks it.
@@ -72,10 +87,6 @@ impl Object {
 }
 
 impl Ty {
-    pub fn object(object: Object) -> Ty {
-        Ty::Object(object)
-    }
-
     pub fn array(elem: Ty) -> Ty {
         Ty::Array(Box::new(elem))
     }
@@ -92,8 +103,8 @@ impl Ty {
             (Ty::Any, _) | (_, Ty::Any) => Ty::Any,
             (Ty::Array(a), Ty::Array(b)) => Ty::array(a.join(b)),
             (Ty::Object(a), Ty::Object(b)) => {
-                let mut props = a.props.clone();
-                for (k, v) in &b.props {
+                let mut props = (*a.props).clone();
+                for (k, v) in b.props.iter() {
                     let merged = match props.get(k) {
                         Some(prev) => prev.join(v),
                         None => v.clone(),
@@ -105,7 +116,10 @@ impl Ty {
                     (Some(r), None) | (None, Some(r)) => Some(r.clone()),
                     (Some(r), Some(s)) => Some(Box::new(r.join(s))),
                 };
-                Ty::Object(Object { props, rest })
+                Ty::Object(Object {
+                    props: Rc::new(props),
+                    rest,
+                })
             }
             _ => Ty::Any,
         }
@@ -137,13 +151,13 @@ impl Ty {
             serde_json::Value::Number(_) => Ty::Number,
             serde_json::Value::String(_) => Ty::String,
             serde_json::Value::Array(items) => Ty::array(join_all(items.iter().map(Ty::from_json))),
-            serde_json::Value::Object(map) => Ty::Object(Object {
-                props: map
-                    .iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), Ty::from_json(v)))
-                    .collect(),
-                rest: None,
-            }),
+            serde_json::Value::Object(map) => {
+                let mut object = Object::closed([]);
+                for (k, v) in map {
+                    object.insert(k, Ty::from_json(v));
+                }
+                Ty::Object(object)
+            }
         }
     }
 }

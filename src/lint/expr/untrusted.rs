@@ -1,7 +1,7 @@
 //! Which values inside an expression may carry text chosen by someone other than the
 //! workflow's author, and therefore must not be pasted into a script. Follows the data
 //! flow: comparisons and `contains`-style functions produce booleans and stop it; `format`,
-//! `join`, `toJSON`, `fromJSON`, `case`, `&&` and `||` pass it through.
+//! `join`, `toJSON`, `fromJSON`, `case` and `||` pass it through, `&&` only its right side.
 use super::Span;
 use super::ast::{Expr, ExprKind};
 
@@ -125,12 +125,16 @@ fn collect(expr: &Expr, inputs: &dyn InputPolicy, out: &mut Vec<Untrusted>) {
                 _ => {}
             }
         }
-        ExprKind::Binary { op, lhs, rhs, .. } => {
-            if matches!(op, super::ast::BinOp::And | super::ast::BinOp::Or) {
+        // `a && b` yields `a` only when it is falsy (`false`, `0`, `''`, `null`), which
+        // carries no text; `a || b` yields either operand.
+        ExprKind::Binary { op, lhs, rhs, .. } => match op {
+            super::ast::BinOp::And => collect(rhs, inputs, out),
+            super::ast::BinOp::Or => {
                 collect(lhs, inputs, out);
                 collect(rhs, inputs, out);
             }
-        }
+            _ => {}
+        },
     }
 }
 
@@ -238,6 +242,11 @@ mod tests {
             Source::Event
         );
         assert_eq!(found("github.head_ref || github.ref_name").len(), 1);
+        assert_eq!(
+            found("github.event_name == 'push' && github.head_ref || ''").len(),
+            1
+        );
+        assert!(found("fromJSON(inputs.alsa) && 'libasound2-dev' || ''").is_empty());
         assert_eq!(
             found("case(github.event.issue.title == 'x', github.event.issue.body, 'no')").len(),
             1

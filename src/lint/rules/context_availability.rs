@@ -49,7 +49,7 @@ impl Rule for ContextAvailability {
         for site in &exprs.sites {
             for problem in site
                 .problems()
-                .into_iter()
+                .iter()
                 .filter(|p| p.kind == ProblemKind::Availability)
             {
                 let message = format!("{} (at `{}`)", problem.message, key_name(&site.path));

@@ -4,12 +4,13 @@
 //! contexts visible there (matrix, needs, steps, inputs, jobs) and maps offsets inside a
 //! scalar's value back to the file, through quoting, escapes and block-scalar folding.
 //! Not a rule itself.
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 
 use crate::lint::LintContext;
 use crate::lint::expr::ast::Expr;
-use crate::lint::expr::availability::{Availability, DocumentKind, Seg, availability};
+use crate::lint::expr::availability::{DocumentKind, Seg, availability};
 use crate::lint::expr::check::{Problem, check};
 use crate::lint::expr::contexts::{self, JobOutputs, Scope};
 use crate::lint::expr::parser::parse;
@@ -27,7 +28,7 @@ pub enum PathSeg<'a> {
     Index(usize),
 }
 
-/// One expression in the file: where it is, what it parsed to, what it may use.
+/// One expression in the file: where it is, what it parsed to, and its problems.
 pub struct Site<'a> {
     /// The scalar holding it.
     pub node: &'a Node,
@@ -36,41 +37,14 @@ pub struct Site<'a> {
     pub inner: ExprSpan,
     /// Byte range of `${{ … }}` inside the value; `None` for a bare `if:` condition.
     pub whole: Option<ExprSpan>,
-    pub parsed: Result<Expr, ExprError>,
-    pub availability: Option<Arc<Availability>>,
-    pub scope: Rc<Scope>,
+    pub parsed: Rc<Result<Expr, ExprError>>,
+    problems: Rc<Vec<Problem>>,
 }
 
 impl Site<'_> {
-    /// The key the scalar sits under (`run`, `if`, `script`, …).
-    pub fn key(&self) -> Option<&str> {
-        match self.path.last() {
-            Some(PathSeg::Key(k)) => Some(k),
-            _ => None,
-        }
-    }
-
-    /// `jobs.<id>.steps[i]` or `runs.steps[i]`: the step index, when the site is in a step.
-    pub fn step_index(&self) -> Option<usize> {
-        match self.path.as_slice() {
-            [
-                PathSeg::Key("jobs"),
-                _,
-                PathSeg::Key("steps"),
-                PathSeg::Index(i),
-                ..,
-            ]
-            | [PathSeg::Key("runs"), PathSeg::Key("steps"), PathSeg::Index(i), ..] => Some(*i),
-            _ => None,
-        }
-    }
-
-    /// Type-checks the parsed expression (nothing for a syntax error).
-    pub fn problems(&self) -> Vec<Problem> {
-        match &self.parsed {
-            Ok(expr) => check(expr, &self.scope, self.availability.as_deref()).1,
-            Err(_) => Vec::new(),
-        }
+    /// The type, name and availability problems of the expression (none for a syntax error).
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
     }
 
     /// The file span of a range of the expression text.
@@ -93,6 +67,34 @@ pub struct FileExprs<'a> {
     pub template_problems: Vec<TemplateProblem<'a>>,
 }
 
+/// What one scalar (reached by one path) contributes, independent of borrowed nodes.
+#[derive(Clone, Default)]
+struct ScalarOutcome {
+    sites: Vec<CachedSite>,
+    template_problems: Vec<(ExprError, bool)>,
+}
+
+/// One expression of a scalar: inner and whole ranges, the parse, its problems.
+type CachedSite = (
+    ExprSpan,
+    Option<ExprSpan>,
+    Rc<Result<Expr, ExprError>>,
+    Rc<Vec<Problem>>,
+);
+
+/// The analysis of the last file, keyed by its kind and full text. The five expression
+/// rules run one after another on the same file and thread, so four of them reuse the
+/// first one's work; comparing the whole text makes a stale hit impossible.
+struct FileCache {
+    kind: FileKind,
+    source: String,
+    outcomes: HashMap<(u32, u64), ScalarOutcome>,
+}
+
+thread_local! {
+    static CACHE: RefCell<Option<FileCache>> = const { RefCell::new(None) };
+}
+
 /// Collects and parses every expression of the file in `cx`.
 pub fn collect<'a>(cx: &LintContext<'a>) -> FileExprs<'a> {
     let mut out = FileExprs {
@@ -104,12 +106,66 @@ pub fn collect<'a>(cx: &LintContext<'a>) -> FileExprs<'a> {
         FileKind::Workflow => DocumentKind::Workflow,
         FileKind::Action => DocumentKind::Action,
     };
-    let scopes = Scopes::new(cx, root);
-    let mut path = Vec::new();
-    walk(root, &mut path, &mut |node, path| {
-        visit_scalar(node, path, kind, &scopes, &mut out);
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let fresh = !cache
+            .as_ref()
+            .is_some_and(|c| c.kind == cx.kind && c.source == cx.source());
+        if fresh {
+            *cache = Some(FileCache {
+                kind: cx.kind,
+                source: cx.source().to_string(),
+                outcomes: HashMap::new(),
+            });
+        }
+        let Some(cache) = cache.as_mut() else { return };
+        let mut scopes: Option<Scopes> = None;
+        let mut path = Vec::new();
+        walk(root, &mut path, &mut |node, path| {
+            let Some(scalar) = node.as_scalar() else { return };
+            let condition = is_condition_key(path);
+            let text = scalar.text.as_str();
+            let evaluated = text.contains("${{") || (condition && scalar.value() == ScalarValue::String);
+            if !evaluated {
+                return;
+            }
+            let key = (node.span.start.offset, path_hash(path));
+            let outcome = cache.outcomes.entry(key).or_insert_with(|| {
+                let scopes = scopes.get_or_insert_with(|| Scopes::new(cx, root));
+                analyze_scalar(text, condition, path, kind, scopes)
+            });
+            for (inner, whole, parsed, problems) in &outcome.sites {
+                out.sites.push(Site {
+                    node,
+                    path: path.to_vec(),
+                    inner: *inner,
+                    whole: *whole,
+                    parsed: parsed.clone(),
+                    problems: problems.clone(),
+                });
+            }
+            for (error, mixed_if) in &outcome.template_problems {
+                out.template_problems.push(TemplateProblem {
+                    node,
+                    error: error.clone(),
+                    mixed_if: *mixed_if,
+                });
+            }
+        });
     });
     out
+}
+
+fn path_hash(path: &[PathSeg<'_>]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for seg in path {
+        match seg {
+            PathSeg::Key(k) => (0u8, *k).hash(&mut hasher),
+            PathSeg::Index(i) => (1u8, *i).hash(&mut hasher),
+        }
+    }
+    hasher.finish()
 }
 
 const MAX_WALK_DEPTH: usize = 200;
@@ -142,20 +198,15 @@ fn is_condition_key(path: &[PathSeg<'_>]) -> bool {
     matches!(path.last(), Some(PathSeg::Key("if" | "pre-if" | "post-if")))
 }
 
-fn visit_scalar<'a>(
-    node: &'a Node,
-    path: &[PathSeg<'a>],
+/// Finds, parses and checks the expressions of one scalar value at `path`.
+fn analyze_scalar(
+    text: &str,
+    condition: bool,
+    path: &[PathSeg<'_>],
     kind: DocumentKind,
     scopes: &Scopes,
-    out: &mut FileExprs<'a>,
-) {
-    let Some(scalar) = node.as_scalar() else { return };
-    let condition = is_condition_key(path);
-    let text = scalar.text.as_str();
-    let evaluated = text.contains("${{") || (condition && scalar.value() == ScalarValue::String);
-    if !evaluated {
-        return;
-    }
+) -> ScalarOutcome {
+    let mut out = ScalarOutcome::default();
     let segs: Vec<Seg<'_>> = path
         .iter()
         .map(|p| match p {
@@ -165,50 +216,43 @@ fn visit_scalar<'a>(
         .collect();
     // Keys without a context list do not evaluate expressions: nothing to check there.
     let Some(avail) = availability(kind, &segs) else {
-        return;
+        return out;
     };
     let scope = scopes.at(path);
     let mut push = |inner: ExprSpan, whole: Option<ExprSpan>| {
         let parsed = parse(&text[inner.start..inner.end]);
-        out.sites.push(Site {
-            node,
-            path: path.to_vec(),
-            inner,
-            whole,
-            parsed,
-            availability: Some(avail.clone()),
-            scope: scope.clone(),
-        });
+        let problems = match &parsed {
+            Ok(expr) => check(expr, &scope, Some(&avail)).1,
+            Err(_) => Vec::new(),
+        };
+        out.sites.push((inner, whole, Rc::new(parsed), Rc::new(problems)));
     };
     let (found, error) = find_embedded(text);
     if condition && !text.contains("${{") {
         push(ExprSpan::new(0, text.len()), None);
-        return;
+        return out;
     }
+    let mut mixed = None;
     if condition && found.len() == 1 && error.is_none() {
         let whole = found[0].whole;
         let outside = format!("{}{}", &text[..whole.start], &text[whole.end..]);
         if !outside.trim().is_empty() {
-            out.template_problems.push(TemplateProblem {
-                node,
-                error: ExprError::new(
-                    ExprSpan::new(0, text.len()),
-                    "this `if:` mixes `${{ }}` with other text, so it is a non-empty string and always true",
-                ),
-                mixed_if: true,
-            });
+            mixed = Some(ExprError::new(
+                ExprSpan::new(0, text.len()),
+                "this `if:` mixes `${{ }}` with other text, so it is a non-empty string and always true",
+            ));
         }
     }
     for embedded in found {
         push(embedded.inner, Some(embedded.whole));
     }
-    if let Some(error) = error {
-        out.template_problems.push(TemplateProblem {
-            node,
-            error,
-            mixed_if: false,
-        });
+    if let Some(mixed) = mixed {
+        out.template_problems.push((mixed, true));
     }
+    if let Some(error) = error {
+        out.template_problems.push((error, false));
+    }
+    out
 }
 
 /// The typed contexts of a file, per job and per step.
@@ -218,6 +262,7 @@ struct Scopes {
     /// Composite action steps, or `None` for workflows.
     action_steps: Option<Vec<Option<String>>>,
     all_jobs: Vec<JobOutputs>,
+    cache: RefCell<HashMap<ScopeKey, Rc<Scope>>>,
 }
 
 struct JobScope {
@@ -285,48 +330,83 @@ impl Scopes {
             jobs,
             action_steps,
             all_jobs,
+            cache: RefCell::new(HashMap::new()),
         }
     }
 
+    /// The scope at `path`. Scopes differ only by job and by how many steps are visible,
+    /// so they are built once per such pair and shared.
     fn at(&self, path: &[PathSeg<'_>]) -> Rc<Scope> {
-        match path {
+        let (key, job, visible) = match path {
             [PathSeg::Key("jobs"), PathSeg::Key(id), rest @ ..] => {
-                let Some(job) = self.jobs.iter().find(|j| j.id == *id) else {
-                    return Rc::new(self.base.clone());
-                };
-                let mut scope = job.scope.clone();
-                let visible = match rest {
-                    [PathSeg::Key("steps"), PathSeg::Index(i), ..] => &job.steps[..(*i).min(job.steps.len())],
-                    _ => &job.steps[..],
-                };
-                scope.set("steps", steps_type(visible));
-                Rc::new(scope)
+                match self.jobs.iter().position(|j| j.id == *id) {
+                    Some(j) => {
+                        let steps = &self.jobs[j].steps;
+                        let visible = match rest {
+                            [PathSeg::Key("steps"), PathSeg::Index(i), ..] => (*i).min(steps.len()),
+                            _ => steps.len(),
+                        };
+                        (ScopeKey::Job(j, visible), Some(j), visible)
+                    }
+                    None => (ScopeKey::Base, None, 0),
+                }
             }
             [
                 PathSeg::Key("on"),
                 PathSeg::Key("workflow_call"),
                 PathSeg::Key("outputs"),
                 ..,
-            ] => {
-                let mut scope = self.base.clone();
-                scope.set("jobs", contexts::jobs(&self.all_jobs));
-                Rc::new(scope)
-            }
-            _ => {
-                let mut scope = self.base.clone();
-                if let Some(steps) = &self.action_steps {
+            ] => (ScopeKey::CallOutputs, None, 0),
+            _ => match &self.action_steps {
+                Some(steps) => {
                     let visible = match path {
                         [PathSeg::Key("runs"), PathSeg::Key("steps"), PathSeg::Index(i), ..] => {
-                            &steps[..(*i).min(steps.len())]
+                            (*i).min(steps.len())
                         }
-                        _ => &steps[..],
+                        _ => steps.len(),
                     };
-                    scope.set("steps", steps_type(visible));
+                    (ScopeKey::Action(visible), None, visible)
                 }
-                Rc::new(scope)
-            }
+                None => (ScopeKey::Base, None, 0),
+            },
+        };
+        if let Some(scope) = self.cache.borrow().get(&key) {
+            return scope.clone();
         }
+        let scope = match key {
+            ScopeKey::Job(..) => {
+                let job = &self.jobs[job.unwrap_or_default()];
+                let mut scope = job.scope.clone();
+                scope.set("steps", steps_type(&job.steps[..visible]));
+                scope
+            }
+            ScopeKey::CallOutputs => {
+                let mut scope = self.base.clone();
+                scope.set("jobs", contexts::jobs(&self.all_jobs));
+                scope
+            }
+            ScopeKey::Action(_) => {
+                let mut scope = self.base.clone();
+                let steps = self.action_steps.as_deref().unwrap_or_default();
+                scope.set("steps", steps_type(&steps[..visible.min(steps.len())]));
+                scope
+            }
+            ScopeKey::Base => self.base.clone(),
+        };
+        let scope = Rc::new(scope);
+        self.cache.borrow_mut().insert(key, scope.clone());
+        scope
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum ScopeKey {
+    Base,
+    CallOutputs,
+    /// Job index and number of visible steps.
+    Job(usize, usize),
+    /// Number of visible composite steps.
+    Action(usize),
 }
 
 /// Step ids in order (`None` for steps without an id).
@@ -381,12 +461,7 @@ fn workflow_inputs(wf: &Workflow<'_>) -> Ty {
         }
         for (name, entry) in inputs.entries() {
             let ty = contexts::input_type(entry.value.get("type").and_then(Node::as_str));
-            let key = name.to_ascii_lowercase();
-            let merged = match object.props.get(&key) {
-                Some(prev) => prev.join(&ty),
-                None => ty,
-            };
-            object.props.insert(key, merged);
+            object.insert(name, ty);
         }
     }
     Ty::Object(object)
@@ -402,14 +477,7 @@ pub fn matrix_type(matrix: Option<&Node>) -> Ty {
         return Ty::any_object();
     }
     let mut object = Object::closed([]);
-    let add = |object: &mut Object, key: &str, ty: Ty| {
-        let key = key.to_ascii_lowercase();
-        let merged = match object.props.get(&key) {
-            Some(prev) => prev.join(&ty),
-            None => ty,
-        };
-        object.props.insert(key, merged);
-    };
+    let add = |object: &mut Object, key: &str, ty: Ty| object.insert(key, ty);
     for (key, entry) in matrix.entries() {
         match key {
             "exclude" => {}
@@ -451,13 +519,13 @@ fn node_type(node: &Node) -> Ty {
             ScalarValue::String => Ty::String,
         },
         NodeKind::Seq(items) => Ty::array(join_all(items.iter().map(node_type))),
-        NodeKind::Map(_) => Ty::Object(Object {
-            props: node
-                .entries()
-                .map(|(k, e)| (k.to_ascii_lowercase(), node_type(&e.value)))
-                .collect(),
-            rest: None,
-        }),
+        NodeKind::Map(_) => {
+            let mut object = Object::closed([]);
+            for (k, e) in node.entries() {
+                object.insert(k, node_type(&e.value));
+            }
+            Ty::Object(object)
+        }
     }
 }
 

@@ -30,7 +30,9 @@ impl Rule for ExpressionSyntax {
             );
         }
         for site in &exprs.sites {
-            let Err(error) = &site.parsed else { continue };
+            let Err(error) = site.parsed.as_ref() else {
+                continue;
+            };
             let span = site.span_of(cx, error.span);
             out.push(
                 cx.finding(&META, span, format!("invalid expression: {}", error.message))

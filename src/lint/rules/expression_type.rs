@@ -33,12 +33,8 @@ impl Rule for ExpressionType {
             );
         }
         for site in &exprs.sites {
-            for problem in site
-                .problems()
-                .into_iter()
-                .filter(|p| p.kind == ProblemKind::Type)
-            {
-                out.push(cx.finding(&META, site.span_of(cx, problem.span), problem.message));
+            for problem in site.problems().iter().filter(|p| p.kind == ProblemKind::Type) {
+                out.push(cx.finding(&META, site.span_of(cx, problem.span), problem.message.clone()));
             }
         }
     }

@@ -22,6 +22,9 @@ static META: RuleMeta = RuleMeta {
     fixable: false,
 };
 
+/// The most findings reported for one step.
+const MAX_PER_STEP: usize = 20;
+
 /// Shell builtins: their arguments never reach another process's command line.
 const BUILTINS: &[&str] = &[
     "echo", "printf", "export", "test", "[", "[[", "read", "local", "declare", "typeset", "readonly", "set",
@@ -43,18 +46,41 @@ impl Rule for SecretsInLogs {
         for list in step_lists(cx) {
             let job_env = list.job.and_then(|j| j.env());
             for step in &list.steps {
+                check_container_args(cx, step, out);
                 let Some(run) = step.run() else { continue };
                 let Some(script) = run.as_str() else { continue };
                 let names = secret_env_names(&[wf.env(), job_env, step.env()]);
                 if !posix_shell(step) {
-                    for r in secret_refs(script) {
-                        out.push(inline_finding(cx, run, &r));
+                    for r in secret_refs(script).iter().take(MAX_PER_STEP) {
+                        out.push(inline_finding(cx, run, r));
                     }
                     continue;
                 }
                 check_script(cx, run, script, &names, out);
             }
         }
+    }
+}
+
+/// `with: args:` of a container action becomes the container's command line.
+fn check_container_args(cx: &LintContext<'_>, step: &Step<'_>, out: &mut Vec<Finding>) {
+    let Some(args) = step.with().and_then(|w| w.get("args")) else {
+        return;
+    };
+    let Some(text) = args.as_str() else { return };
+    for r in secret_refs(text)
+        .iter()
+        .filter(|r| is_credential_name(&r.name))
+        .take(MAX_PER_STEP)
+    {
+        let message = format!(
+            "`{}` is passed in `args:`, the container's command line, where the process list can expose it",
+            r.name
+        );
+        let span = cx.locate(args, r.range.start, r.range.len());
+        out.push(cx.finding(&META, span, message).severity(Severity::Warning).help(
+            "pass the secret in the step's `env:` (container actions receive it as an environment variable)",
+        ));
     }
 }
 
@@ -79,6 +105,9 @@ fn check_script(
     names: &BTreeSet<String>,
     out: &mut Vec<Finding>,
 ) {
+    // A hostile script with thousands of secrets needs no thousand findings, and locating
+    // each one rescans the scalar.
+    let limit = out.len() + MAX_PER_STEP;
     let mut reported: Vec<Range<usize>> = Vec::new();
     for pipeline in shell::all_pipelines(script) {
         for (i, command) in pipeline.commands.iter().enumerate() {
@@ -94,6 +123,9 @@ fn check_script(
                         reported.push(leak.range.clone());
                         let message = format!("`{}` is printed to the build log{how}", leak.name);
                         let span = cx.locate(run, leak.range.start, leak.range.len());
+                        if out.len() >= limit {
+                            return;
+                        }
                         out.push(cx.finding(&META, span, message).help(
                             "never print secrets: masking is best-effort and misses transformed values; use the secret only as input to the program that needs it",
                         ));
@@ -112,6 +144,9 @@ fn check_script(
                             leak.name
                         );
                         let span = cx.locate(run, leak.range.start, leak.range.len());
+                        if out.len() >= limit {
+                            return;
+                        }
                         out.push(cx.finding(&META, span, message).severity(Severity::Warning).help(
                             "pass the secret through `env:` and let the program read it from the environment, a file or standard input (e.g. `--password-stdin`)",
                         ));
@@ -128,6 +163,9 @@ fn check_script(
             .iter()
             .any(|x| x.start <= r.range.start && r.range.end <= x.end)
         {
+            if out.len() >= limit {
+                return;
+            }
             out.push(inline_finding(cx, run, &r));
         }
     }
@@ -372,6 +410,25 @@ mod tests {
         );
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!((got[0].0, got[0].2), (10, Severity::Error));
+    }
+
+    #[test]
+    fn container_args_are_command_lines() {
+        let got = check(
+            "      - uses: docker://alpine@sha256:4bcff63911fcb4448bd4fdacec207030997caf25e9bea4045fa6c8c44de311d1\n        with:\n          args: deploy --token ${{ secrets.DEPLOY_TOKEN }}\n",
+        );
+        assert_eq!(
+            got.iter().map(|g| (g.0, g.1, g.2)).collect::<Vec<_>>(),
+            vec![(10, 32, Severity::Warning)],
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn findings_per_step_are_capped() {
+        let many = "echo ${{ secrets.A }}\n          ".repeat(100);
+        let got = check(&format!("      - run: |\n          {many}\n"));
+        assert_eq!(got.len(), super::MAX_PER_STEP);
     }
 
     #[test]

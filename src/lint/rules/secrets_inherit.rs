@@ -25,7 +25,7 @@ impl Rule for SecretsInherit {
     fn check(&self, cx: &LintContext<'_>, out: &mut Vec<Finding>) {
         let Some(wf) = cx.workflow() else { return };
         // A callee of the workflow's own organisation is not code maintained elsewhere.
-        let home = home_owner(wf.root);
+        let home = std::cell::OnceCell::new();
         for job in wf.jobs() {
             let Some(secrets) = job.secrets() else { continue };
             if secrets.as_str() != Some("inherit") {
@@ -38,8 +38,9 @@ impl Rule for SecretsInherit {
                 continue;
             };
             if home
+                .get_or_init(|| home_owner(wf.root))
                 .as_deref()
-                .is_some_and(|h| h.eq_ignore_ascii_case(remote.owner))
+                .is_some_and(|h: &str| h.eq_ignore_ascii_case(remote.owner))
             {
                 continue;
             }

@@ -168,8 +168,9 @@ pub fn secret_in_expression(inner: &str) -> Option<String> {
         if b == b'\'' {
             in_string = !in_string;
         } else if !in_string
-            && inner[i..].len() >= 7
-            && inner[i..i + 7].eq_ignore_ascii_case("secrets")
+            && bytes
+                .get(i..i + 7)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"secrets"))
             && (i == 0 || !is_ident_byte(bytes[i - 1]) && bytes[i - 1] != b'.')
             && !bytes.get(i + 7).is_some_and(|c| is_ident_byte(*c))
         {
@@ -178,9 +179,11 @@ pub fn secret_in_expression(inner: &str) -> Option<String> {
                 let name: String = name
                     .trim_start()
                     .chars()
-                    .take_while(|c| is_ident_byte(*c as u8) && c.is_ascii())
+                    .take_while(|c| c.is_ascii() && is_ident_byte(*c as u8))
                     .collect();
-                return Some(format!("secrets.{name}"));
+                if !name.is_empty() {
+                    return Some(format!("secrets.{name}"));
+                }
             }
             return Some("secrets".to_string());
         }
@@ -190,7 +193,7 @@ pub fn secret_in_expression(inner: &str) -> Option<String> {
 }
 
 fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || !b.is_ascii()
 }
 
 /// Names of the environment variables whose values come from secrets, from `env:` maps
@@ -360,6 +363,8 @@ mod tests {
         assert_eq!(&text[refs[0].range.clone()], "${{ secrets.TOKEN }}");
         assert_eq!(refs[1].name, "secrets");
         assert_eq!(secret_in_expression(" inputs.secrets "), None);
+        assert_eq!(secret_in_expression("é secrets.É"), Some("secrets".into()));
+        assert_eq!(secret_in_expression("ésecretsé"), None);
         assert_eq!(secret_in_expression(" github.token"), None);
         assert!(secret_refs("${{ unterminated").is_empty());
     }

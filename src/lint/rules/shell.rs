@@ -642,6 +642,27 @@ mod tests {
         assert_eq!(all[1].commands[1].program().as_deref(), Some("base64"));
     }
 
+    proptest::proptest! {
+        /// Any text, including broken quoting and multi-byte characters: no panic, and every
+        /// range the reader hands out slices the script on character boundaries.
+        #[test]
+        fn ranges_always_slice_the_script(script in "[a-z$(){}<>|&;'\"\\# \n\t=é-]{0,80}") {
+            for command in commands(&script) {
+                proptest::prop_assert!(script.get(command.range.clone()).is_some());
+                for word in command.words.iter().chain(command.assignments.iter()) {
+                    proptest::prop_assert!(script.get(word.range.clone()).is_some());
+                    let _ = word.unquoted();
+                }
+                for text in &command.stdin_text {
+                    proptest::prop_assert!(script.get(text.clone()).is_some());
+                }
+                let _ = command.program();
+            }
+            let _ = crate::lint::rules::security::secret_refs(&script);
+            let _ = crate::lint::rules::security::secret_in_expression(&script);
+        }
+    }
+
     #[test]
     fn never_panics_on_odd_input() {
         for src in [

@@ -2,7 +2,7 @@
 //! commit messages, author names; `github.head_ref`; string inputs; step and job outputs)
 //! expanded with `${{ }}` inside a `run:` script or an `actions/github-script` `script:`,
 //! where it becomes code. The fix moves each expression into the step's `env:` and reads
-//! the variable instead (`"${VAR}"`, `$env:VAR`, `%VAR%` or `process.env.VAR`).
+//! the variable instead (`"${VAR}"`, `${env:VAR}`, `%VAR%` or `process.env.VAR`).
 use std::collections::BTreeMap;
 
 use super::expr_sites::{PathSeg, Site, collect, value_offsets};
@@ -11,7 +11,7 @@ use crate::lint::expr::ast::Expr;
 use crate::lint::expr::untrusted::{InputPolicy, Source, untrusted_values};
 use crate::lint::finding::{Edit, Finding, Severity};
 use crate::lint::rule::{Applies, Rule, RuleMeta};
-use crate::lint::yaml::{Node, Style};
+use crate::lint::yaml::{Node, NodeKind, Style};
 
 pub struct TemplateInjection;
 
@@ -78,7 +78,7 @@ impl Rule for TemplateInjection {
             let Some((step, lang)) = script_site(cx, site) else {
                 continue;
             };
-            let Ok(expr) = &site.parsed else { continue };
+            let Ok(expr) = site.parsed.as_ref() else { continue };
             let Some(root) = cx.root() else { return };
             let policy = DeclaredInputs {
                 root,
@@ -249,6 +249,9 @@ fn var_name(expr: &Expr) -> Option<String> {
     }
     let segs: Vec<&str> = path.iter().map(String::as_str).collect();
     let parts: Vec<&str> = match segs.as_slice() {
+        ["github", "event", "inputs", rest @ ..] if !rest.is_empty() => {
+            std::iter::once("input").chain(rest.iter().copied()).collect()
+        }
         ["github", "event", rest @ ..] if !rest.is_empty() => rest.to_vec(),
         ["github", rest @ ..] => rest.to_vec(),
         ["inputs", rest @ ..] => std::iter::once("input").chain(rest.iter().copied()).collect(),
@@ -308,12 +311,14 @@ fn plan<'a>(cx: &LintContext<'a>, site: &Site<'a>, expr: &Expr, lang: Lang) -> O
             {
                 return None;
             }
-            (start, end, format!("$env:{var}"))
+            (start, end, format!("${{env:{var}}}"))
         }
         Lang::Cmd => (start, end, format!("%{var}%")),
         Lang::JavaScript => {
             let quote = before.chars().last()?;
-            if !matches!(quote, '\'' | '"' | '`') || !after.starts_with(quote) || start == 0 {
+            let quoted_in_source =
+                start > 0 && source[..start].ends_with(quote) && source[end..].starts_with(quote);
+            if !matches!(quote, '\'' | '"' | '`') || !after.starts_with(quote) || !quoted_in_source {
                 return None;
             }
             (start - 1, end + 1, format!("process.env.{var}"))
@@ -338,24 +343,38 @@ enum Quote {
     Double,
 }
 
-/// The POSIX shell quoting state at the end of `text` (backslash escapes honoured outside
-/// single quotes).
+/// The POSIX shell quoting state at the end of `text`: backslash escapes outside single
+/// quotes, and `$( … )` command substitutions, which start a fresh quoting context even
+/// inside double quotes.
 fn posix_quote_state(text: &str) -> Quote {
-    let mut state = Quote::None;
-    let mut chars = text.chars();
+    // One frame per open command substitution: its quote state and open parentheses.
+    let mut stack: Vec<(Quote, usize)> = vec![(Quote::None, 0)];
+    let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        match (state, c) {
-            (Quote::None | Quote::Double, '\\') => {
+        let Some(top) = stack.last_mut() else { break };
+        match (top.0, c) {
+            (Quote::Single, '\'') => top.0 = Quote::None,
+            (Quote::Single, _) => {}
+            (_, '\\') => {
                 chars.next();
             }
-            (Quote::None, '\'') => state = Quote::Single,
-            (Quote::Single, '\'') => state = Quote::None,
-            (Quote::None, '"') => state = Quote::Double,
-            (Quote::Double, '"') => state = Quote::None,
+            (_, '$') if chars.peek() == Some(&'(') => {
+                chars.next();
+                stack.push((Quote::None, 0));
+            }
+            (Quote::Double, '"') => top.0 = Quote::None,
+            (Quote::Double, _) => {}
+            (Quote::None, '\'') => top.0 = Quote::Single,
+            (Quote::None, '"') => top.0 = Quote::Double,
+            (Quote::None, '(') => top.1 += 1,
+            (Quote::None, ')') if top.1 > 0 => top.1 -= 1,
+            (Quote::None, ')') if stack.len() > 1 => {
+                stack.pop();
+            }
             _ => {}
         }
     }
-    state
+    stack.last().map_or(Quote::None, |top| top.0)
 }
 
 /// The edits for one step: every planned replacement plus the `env:` entries.
@@ -369,6 +388,8 @@ fn build_edits(cx: &LintContext<'_>, step: &Node, plans: &[Planned<'_>]) -> Opti
                 .collect()
         })
         .unwrap_or_default();
+    // Names set by the job or workflow: a step entry would shadow them for the whole script.
+    let outer = outer_env_names(cx, step);
     // Variable name per expression text; reuse an entry that already holds the expression.
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     let mut new_entries: Vec<(String, String)> = Vec::new();
@@ -383,7 +404,10 @@ fn build_edits(cx: &LintContext<'_>, step: &Node, plans: &[Planned<'_>]) -> Opti
         }
         let mut name = plan.var.clone();
         let mut n = 2;
-        while existing.contains_key(&name) || new_entries.iter().any(|(k, _)| *k == name) {
+        while existing.contains_key(&name)
+            || outer.contains(&name)
+            || new_entries.iter().any(|(k, _)| *k == name)
+        {
             name = format!("{}_{n}", plan.var);
             n += 1;
         }
@@ -405,6 +429,47 @@ fn build_edits(cx: &LintContext<'_>, step: &Node, plans: &[Planned<'_>]) -> Opti
         edits.push(env_insertion(cx, source, step, env, &new_entries)?);
     }
     Some(edits)
+}
+
+/// `env:` names of the job containing `step` and of the workflow.
+fn outer_env_names(cx: &LintContext<'_>, step: &Node) -> Vec<String> {
+    let Some(root) = cx.root() else {
+        return Vec::new();
+    };
+    let at = step.span.start.offset;
+    let job = root
+        .get("jobs")
+        .map(|jobs| jobs.entries().map(|(_, e)| &e.value).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .find(|job| job.span.start.offset <= at && at < job.span.end.offset);
+    [job.and_then(|j| j.get("env")), root.get("env")]
+        .into_iter()
+        .flatten()
+        .flat_map(|env| env.entries().map(|(k, _)| k.to_string()).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Where the text of `node` really ends. The parser's end marker of block scalars and
+/// collections can sit on the next token's line, so descend to the last scalar and, for
+/// block scalars, to the source of its last non-newline byte.
+fn content_end(source: &str, node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Map(entries) => entries
+            .last()
+            .map_or(node.span.end.offset as usize, |e| content_end(source, &e.value)),
+        NodeKind::Seq(items) => items
+            .last()
+            .map_or(node.span.end.offset as usize, |i| content_end(source, i)),
+        NodeKind::Scalar(scalar) if scalar.style.is_block() => {
+            let last = scalar.text.trim_end_matches('\n').len();
+            match value_offsets(source, node) {
+                Some(map) if last > 0 => map[last - 1] + 1,
+                _ => node.span.start.offset as usize,
+            }
+        }
+        NodeKind::Scalar(_) => node.span.end.offset as usize,
+    }
 }
 
 fn line_start(source: &str, at: usize) -> usize {
@@ -439,7 +504,7 @@ fn env_insertion(
         for (k, v) in entries {
             lines.push_str(&format!("{indent}{k}: {v}\n"));
         }
-        let at = after_line(source, last.value.span.end.offset as usize);
+        let at = after_line(source, content_end(source, &last.value));
         let prefix = if at == source.len() && !source.ends_with('\n') {
             "\n"
         } else {
@@ -452,6 +517,10 @@ fn env_insertion(
         });
     }
     let map = step.as_map()?;
+    if cx.text(step.span).trim_start().starts_with('{') {
+        // A flow-style step (`- {run: …}`) has no line to add `env:` on.
+        return None;
+    }
     let first_key = &map.first()?.key;
     let indent = " ".repeat(first_key.span.start.col as usize - 1);
     lines.push_str(&format!("{indent}env:\n"));
@@ -471,7 +540,7 @@ fn env_insertion(
         }
     }
     // A one-key step: after its value.
-    let at = after_line(source, map.last()?.value.span.end.offset as usize);
+    let at = after_line(source, content_end(source, &map.last()?.value));
     let prefix = if at == source.len() && !source.ends_with('\n') {
         "\n"
     } else {
@@ -539,7 +608,39 @@ mod tests {
             .collect();
         assert_eq!(got, vec![(11, "warning"), (12, "note")]);
         let out = fixed(src);
-        assert!(out.contains("echo $env:INPUT_TAG ${{ inputs.dry }}"), "{out}");
+        assert!(out.contains("echo ${env:INPUT_TAG} ${{ inputs.dry }}"), "{out}");
+    }
+
+    #[test]
+    fn fix_avoids_names_set_by_the_job() {
+        let src = "on: issues\njobs:\n  a:\n    runs-on: ubuntu-latest\n    env:\n      ISSUE_TITLE: fixed\n    steps:\n      - run: echo ${{ github.event.issue.title }} $ISSUE_TITLE\n";
+        let out = fixed(src);
+        assert!(
+            out.contains("ISSUE_TITLE_2: ${{ github.event.issue.title }}"),
+            "{out}"
+        );
+        assert!(out.contains("echo \"${ISSUE_TITLE_2}\" $ISSUE_TITLE"), "{out}");
+    }
+
+    #[test]
+    fn fix_handles_one_key_steps() {
+        let src = "on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.head_ref }}\n      - run: |\n          echo ${{ github.event.pull_request.title }}\n      - run: echo done\n";
+        let out = fixed(src);
+        let want = "on: pull_request\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo \"${HEAD_REF}\"\n        env:\n          HEAD_REF: ${{ github.head_ref }}\n      - run: |\n          echo \"${PULL_REQUEST_TITLE}\"\n        env:\n          PULL_REQUEST_TITLE: ${{ github.event.pull_request.title }}\n      - run: echo done\n";
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn quote_state_follows_command_substitutions() {
+        use super::{Quote, posix_quote_state};
+        assert_eq!(
+            posix_quote_state("echo \"a $(gh api \"x\" -f sha=\""),
+            Quote::Double
+        );
+        assert_eq!(posix_quote_state("echo \"$(date)"), Quote::Double);
+        assert_eq!(posix_quote_state("echo \"$(f (x) "), Quote::None);
+        assert_eq!(posix_quote_state("echo 'it\"s"), Quote::Single);
+        assert_eq!(posix_quote_state("echo \\\" "), Quote::None);
     }
 
     #[test]

@@ -29,10 +29,10 @@ impl Rule for UndefinedReference {
         for site in &exprs.sites {
             for problem in site
                 .problems()
-                .into_iter()
+                .iter()
                 .filter(|p| p.kind == ProblemKind::Undefined)
             {
-                let mut finding = cx.finding(&META, site.span_of(cx, problem.span), problem.message);
+                let mut finding = cx.finding(&META, site.span_of(cx, problem.span), problem.message.clone());
                 if problem.soft {
                     finding = finding.severity(Severity::Warning);
                 }

@@ -6,6 +6,7 @@ use super::security::{Uses, home_owner, is_digest_pinned, is_full_sha, parse_use
 use crate::lint::LintContext;
 use crate::lint::config::PinPolicy;
 use crate::lint::finding::{Finding, Severity};
+use crate::lint::model::Job;
 use crate::lint::rule::{Applies, Rule, RuleMeta};
 use crate::lint::yaml::Node;
 
@@ -34,17 +35,21 @@ impl Rule for UnpinnedAction {
             for job in wf.jobs() {
                 uses_nodes.extend(job.uses());
                 uses_nodes.extend(job.steps().filter_map(|s| s.uses()));
+                check_images(cx, &job, out);
             }
         } else if let Some(action) = cx.action() {
             uses_nodes.extend(action.steps().filter_map(|s| s.uses()));
         }
         // Actions of the workflow's own organisation are not third-party.
-        let home = cx.root().and_then(home_owner);
+        let home = std::cell::OnceCell::new();
         for node in uses_nodes {
             let Some(text) = node.as_str() else { continue };
             if policy == PinPolicy::ThirdParty
                 && let Uses::Remote(r) = parse_uses(text)
-                && home.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(r.owner))
+                && home
+                    .get_or_init(|| cx.root().and_then(home_owner))
+                    .as_deref()
+                    .is_some_and(|h: &str| h.eq_ignore_ascii_case(r.owner))
             {
                 continue;
             }
@@ -52,6 +57,38 @@ impl Rule for UnpinnedAction {
                 out.push(f);
             }
         }
+    }
+}
+
+/// Job containers and service containers: images referenced by tag. A warning, because such
+/// base images are usually bumped deliberately, yet the tag can still be re-pushed.
+fn check_images(cx: &LintContext<'_>, job: &Job<'_>, out: &mut Vec<Finding>) {
+    let mut images: Vec<(&Node, String)> = Vec::new();
+    if let Some(container) = job.get("container") {
+        let image = container.get("image").unwrap_or(container);
+        images.push((image, "job container".to_string()));
+    }
+    if let Some(services) = job.get("services") {
+        for (name, svc) in services.entries() {
+            if let Some(image) = svc.value.get("image") {
+                images.push((image, format!("service `{name}`")));
+            }
+        }
+    }
+    for (node, what) in images {
+        let Some(image) = node.as_string() else { continue };
+        let image = image.trim();
+        if image.is_empty() || image.contains("${{") || is_digest_pinned(image) {
+            continue;
+        }
+        let message = format!(
+            "{what} image `{image}` is not pinned by digest; its tag can be re-pushed with different content"
+        );
+        out.push(
+            cx.finding(&META, node.span, message)
+                .severity(Severity::Warning)
+                .help("pin the image by digest: `image: <name>@sha256:<digest>` (keep the tag in a comment)"),
+        );
     }
 }
 
@@ -176,6 +213,19 @@ mod tests {
             lint_with("wf.yml", src, "unpinned-action", &all, &NoLocalFiles).len(),
             2
         );
+    }
+
+    #[test]
+    fn job_and_service_images_warn_unless_digest_pinned() {
+        let src = "on: push\njobs:\n  a:\n    runs-on: x\n    container: node:20\n    services:\n      db:\n        image: postgres@sha256:4bcff63911fcb4448bd4fdacec207030997caf25e9bea4045fa6c8c44de311d1\n      cache:\n        image: redis:7\n      dyn:\n        image: ${{ matrix.image }}\n    steps: [{run: make}]\n";
+        let got = crate::lint::testing::findings("wf.yml", src);
+        let got: Vec<_> = got
+            .iter()
+            .filter(|f| f.rule == "unpinned-action")
+            .map(|f| (f.span.start.line, f.span.start.col, f.severity))
+            .collect();
+        use crate::lint::finding::Severity;
+        assert_eq!(got, vec![(5, 16, Severity::Warning), (10, 16, Severity::Warning)]);
     }
 
     #[test]

@@ -44,6 +44,9 @@ const SAME_REPO_GUARDS: &[&str] = &[
     "head_repository.full_name == github.repository",
     "github.repository == github.event.workflow_run.head_repository.full_name",
     "head.repo.fork == false",
+    "head.repo.fork != true",
+    "!github.event.workflow_run.head_repository.fork",
+    "head_repository.fork == false",
     "!github.event.pull_request.head.repo.fork",
     "workflow_run.event == 'push'",
 ];

@@ -87,8 +87,12 @@ fn check_input(
     let options = input.get("options");
     if ty == "choice" && options.and_then(Node::as_seq).is_none_or(<[Node]>::is_empty) {
         out.push(
-            cx.finding(&META, entry.key.span, format!("choice input `{id}` has no `options`"))
-                .help("list the allowed values under `options:`"),
+            cx.finding(
+                &META,
+                entry.key.span,
+                format!("choice input `{id}` has no `options`"),
+            )
+            .help("list the allowed values under `options:`"),
         );
     }
     if ty != "choice"
@@ -146,6 +150,6 @@ mod tests {
         let src = "on:\n  workflow_dispatch:\n    inputs:\n      level:\n        type: choice\n        options: [a, b]\n        default: c\n      dry:\n        type: boolean\n        default: yes\n      n:\n        type: number\n        default: '3'\n      e:\n        type: environment\n  workflow_call:\n    inputs:\n      x:\n        type: choice\n        options: [a]\njobs: {}\n";
         let found = lint("w.yml", src, "workflow-inputs");
         let lines: Vec<u32> = found.iter().map(|f| f.0).collect();
-        assert_eq!(lines, vec![7, 10, 18], "{found:?}");
+        assert_eq!(lines, vec![7, 10, 19], "{found:?}");
     }
 }
