@@ -260,6 +260,15 @@ impl DockerTarget {
             Err(e) => return Err(self.err(&format!("inspect container {name}"), e)),
         };
         let state = info.state.unwrap_or_default();
+        // A release runs with restart policy `unless-stopped`: a crash shows as restarts, not
+        // as an exit, and is just as final for the gate.
+        let restarts = info.restart_count.unwrap_or(0);
+        if state.restarting == Some(true) || restarts > 0 {
+            let code = state.exit_code.unwrap_or(-1);
+            return Ok(Observation::Failed(format!(
+                "container {name} exited with {code} and was restarted {restarts} time(s)"
+            )));
+        }
         if state.running != Some(true) {
             let code = state.exit_code.unwrap_or(-1);
             let oom = if state.oom_killed == Some(true) {
@@ -499,27 +508,37 @@ impl Target for DockerTarget {
 
     fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
         let scope = &plan.scope;
-        let mut candidate = None;
+        // The container on trial, and whether it is a candidate that must still switch over.
+        let mut trial: Option<(String, bool)> = None;
         let mut outcome = None;
         for step in &plan.steps {
             match step {
-                Step::StartCandidate { .. } => {
+                Step::StartRelease { .. } | Step::StartCandidate { .. } => {
                     self.check_ports_free(scope)?;
+                    // The ledger says nothing serves; if the engine disagrees, protect what
+                    // runs and take the candidate path after all.
+                    let direct =
+                        matches!(step, Step::StartRelease { .. }) && self.running_releases(scope)?.is_empty();
+                    let role = if direct { Role::Release } else { Role::Candidate };
                     progress.phase(
                         Phase::Start,
                         &format!(
-                            "starting candidate of {} from {}",
-                            plan.release.id, plan.release.digest
+                            "starting {} {} from {}",
+                            role.as_str(),
+                            plan.release.id,
+                            plan.release.digest
                         ),
                     );
-                    candidate = Some(self.create_and_start(&plan.release, Role::Candidate)?);
+                    trial = Some((self.create_and_start(&plan.release, role)?, !direct));
                 }
                 Step::HealthGate { .. } => {
-                    let Some(name) = &candidate else { continue };
-                    match self.gate(name, &plan.release.digest, true, progress) {
-                        Ok(Ok(_)) => {}
+                    let Some((name, candidate)) = trial.clone() else {
+                        continue;
+                    };
+                    match self.gate(&name, &plan.release.digest, true, progress) {
+                        Ok(Ok(ms)) => outcome = Some(Outcome::Healthy { ready_after_ms: ms }),
                         Ok(Err(failure)) => {
-                            self.remove(name)?;
+                            self.remove(&name)?;
                             let previous_serving = !self.running_releases(scope)?.is_empty();
                             return Ok(Outcome::GateFailed {
                                 failure,
@@ -527,31 +546,39 @@ impl Target for DockerTarget {
                             });
                         }
                         Err(e) => {
-                            let _ = self.remove(name);
+                            let _ = self.remove(&name);
                             return Err(e);
                         }
                     }
+                    let planned_switch = plan.steps.iter().any(|s| matches!(s, Step::SwitchOver { .. }));
+                    if candidate && !planned_switch {
+                        let switched = self.switch_over(plan, &name, progress)?;
+                        if matches!(switched, Outcome::GateFailed { .. }) {
+                            return Ok(switched);
+                        }
+                        outcome = Some(switched);
+                    }
                 }
                 Step::SwitchOver { .. } => {
-                    let Some(name) = &candidate else { continue };
-                    let result = self.switch_over(plan, name, progress)?;
-                    if matches!(result, Outcome::GateFailed { .. }) {
-                        return Ok(result);
+                    let Some((name, true)) = &trial else { continue };
+                    let switched = self.switch_over(plan, name, progress)?;
+                    if matches!(switched, Outcome::GateFailed { .. }) {
+                        return Ok(switched);
                     }
-                    outcome = Some(result);
+                    outcome = Some(switched);
                 }
                 Step::Prune { keep } => self.prune(scope, *keep, progress)?,
                 _ => {}
             }
         }
-        outcome.ok_or_else(|| Error::new(ErrorCode::Internal, "the deploy plan had no switch-over step"))
+        outcome.ok_or_else(|| Error::new(ErrorCode::Internal, "the deploy plan had no health gate"))
     }
 
     fn rollback(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
         if plan
             .steps
             .iter()
-            .any(|s| matches!(s, Step::StartCandidate { .. }))
+            .any(|s| matches!(s, Step::StartCandidate { .. } | Step::StartRelease { .. }))
         {
             return self.deploy(plan, progress);
         }
