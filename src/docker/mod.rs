@@ -29,6 +29,17 @@ use bollard::query_parameters::{
 use spec::Role;
 use std::time::{Duration, Instant};
 
+/// How much a gate demands of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateMode {
+    /// A digest on trial: every check (engine HEALTHCHECK and HTTP probe), then the window.
+    Trial,
+    /// A kept known-good release coming back (rollback): HTTP probe if any, then the window.
+    KnownGood,
+    /// The release container right after its candidate passed: ready, no window.
+    Readiness,
+}
+
 /// Where Docker listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -308,22 +319,22 @@ impl DockerTarget {
         Ok(health::combine(looks))
     }
 
-    /// Runs the gate on container `name`; `full` false skips the stability window (the
-    /// readiness check after a switch, when the digest has just passed the full gate).
+    /// Runs the gate on container `name`.
     fn gate(
         &self,
         name: &str,
         digest: &str,
-        full: bool,
+        mode: GateMode,
         progress: &mut dyn Progress,
     ) -> Result<std::result::Result<u64, GateFailure>> {
         let mut spec = self.settings.gate;
         let engine = self.settings.engine_health && self.image_has_healthcheck(digest);
         let http = self.settings.http.is_some();
-        // After a switch the engine's first health check can be an interval away; the HTTP
-        // probe (or the process running) says ready sooner, and the digest was just gated.
-        let engine = engine && (full || !http);
-        if !full {
+        // A digest that already passed the full gate (just now, or as the known-good release
+        // of a rollback) is judged by the HTTP probe when there is one: the engine's first
+        // health check can be a whole interval away, the probe answers in milliseconds.
+        let engine = engine && (mode == GateMode::Trial || !http);
+        if mode == GateMode::Readiness {
             spec.stability_window = Duration::ZERO;
         }
         progress.phase(
@@ -385,7 +396,7 @@ impl DockerTarget {
                 return Err(e);
             }
         };
-        match self.gate(&name, &plan.release.digest, false, progress)? {
+        match self.gate(&name, &plan.release.digest, GateMode::Readiness, progress)? {
             Ok(ms) => Ok(Outcome::Healthy { ready_after_ms: ms }),
             Err(failure) => {
                 let _ = self.remove(&name);
@@ -535,7 +546,7 @@ impl Target for DockerTarget {
                     let Some((name, candidate)) = trial.clone() else {
                         continue;
                     };
-                    match self.gate(&name, &plan.release.digest, true, progress) {
+                    match self.gate(&name, &plan.release.digest, GateMode::Trial, progress) {
                         Ok(Ok(ms)) => outcome = Some(Outcome::Healthy { ready_after_ms: ms }),
                         Ok(Err(failure)) => {
                             self.remove(&name)?;
@@ -616,7 +627,7 @@ impl Target for DockerTarget {
                 }
                 Step::HealthGate { .. } => {
                     let Some(name) = &restarted else { continue };
-                    match self.gate(name, &plan.release.digest, true, progress)? {
+                    match self.gate(name, &plan.release.digest, GateMode::KnownGood, progress)? {
                         Ok(ms) => outcome = Some(Outcome::Healthy { ready_after_ms: ms }),
                         Err(failure) => {
                             self.stop(name)?;
