@@ -57,12 +57,20 @@ export AUTOSD_HOME="$work/home"
 cd "$work/repo"
 deploy="$autosd deploy --project bench --env staging --target docker --log-file $work/autosd.log"
 
-echo "== deploy overhead ($runs runs; engine $DOCKER_HOST)"
+reset="$cli ps -aq --filter label=io.autosd.project=bench | xargs -r $cli rm -f >/dev/null; rm -rf $work/home/state/ledger/bench"
+echo "== deploy overhead: first deploy into an empty environment vs the bare work ($runs runs; engine $DOCKER_HOST)"
 hyperfine --runs "$runs" --warmup 1 --style basic \
     --prepare "$cli rm -f autosd-bench-bare >/dev/null 2>&1 || true" \
+    --prepare "sh -c '$reset'" \
     --export-json "$work/deploy.json" \
     -n "docker run + wait healthy" "sh $work/bare.sh" \
     -n "autosd deploy" "$deploy --image autosd-test/web:v1"
+
+echo "== replacing deploy: candidate on side ports, gate, switch-over ($runs runs)"
+$deploy --image autosd-test/web:v2 >/dev/null 2>&1
+hyperfine --runs "$runs" --style basic \
+    --export-json "$work/replace.json" \
+    -n "autosd deploy (replace)" "$deploy --image autosd-test/web:v1"
 
 echo "== rollback to a retained release ($runs runs)"
 $deploy --image autosd-test/web:v1 >/dev/null 2>&1
@@ -71,12 +79,14 @@ hyperfine --runs "$runs" --style basic \
     --export-json "$work/rollback.json" \
     -n "autosd rollback" "$autosd rollback --project bench --env staging --target docker --force --log-file $work/autosd.log"
 
-python3 - "$work/deploy.json" "$work/rollback.json" <<'PY'
+python3 - "$work/deploy.json" "$work/rollback.json" "$work/replace.json" <<'PY'
 import json, sys
 d = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 bare, ours = d["docker run + wait healthy"], d["autosd deploy"]
 ratio = ours["median"] / bare["median"]
 print(f"deploy: bare median {bare['median']:.3f} s, autosd median {ours['median']:.3f} s, ratio {ratio:.2f} (target <= 1.2)")
+rp = json.load(open(sys.argv[3]))["results"][0]
+print(f"replacing deploy (candidate + switch-over): median {rp['median']:.3f} s ({rp['median'] / bare['median']:.2f} x bare)")
 rb = json.load(open(sys.argv[2]))["results"][0]
 print(f"rollback to a retained release: median {rb['median']:.3f} s, max {rb['max']:.3f} s (target median <= 2 s)")
 PY

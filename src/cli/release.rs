@@ -356,7 +356,11 @@ fn run_release(ctx: &Context, printer: &Printer, args: ReleaseArgs<'_>, flags: &
         Some(released) => {
             let report = ReleaseReport { released, checkpoint };
             github_outputs(ctx, &report)?;
-            printer.print(&report);
+            // With JSON output a failure's document is the error one (stdout stays one
+            // document); humans get the report and the error.
+            if error.is_none() || printer.format == crate::output::OutputFormat::Human {
+                printer.print(&report);
+            }
         }
         None => {
             if let Some(c) = checkpoint {

@@ -41,6 +41,11 @@ pub enum Step {
     StartCandidate {
         digest: String,
     },
+    /// Nothing serves, so nothing needs protecting: start the release on its own ports and
+    /// gate it there (no candidate, no switch).
+    StartRelease {
+        digest: String,
+    },
     /// Stop the serving release (kept for rollback), so a retained one can take its ports.
     StopServing {
         release_id: Option<String>,
@@ -76,6 +81,9 @@ impl Step {
                 )
             }
             Step::RecordStart => "record the release as pending in the ledger".into(),
+            Step::StartRelease { digest } => {
+                format!("start {digest} on the environment's ports (nothing serves yet)")
+            }
             Step::StartCandidate { digest } => {
                 format!("start a candidate from {digest} beside the serving release")
             }
@@ -179,6 +187,19 @@ fn recover_step(ledger: &Ledger) -> Option<Step> {
 fn candidate_steps(req: &Request, ledger: &Ledger, digest: &str) -> Vec<Step> {
     let mut steps = vec![Step::AcquireLock];
     steps.extend(recover_step(ledger));
+    if ledger.serving().is_none() {
+        steps.extend([
+            Step::RecordStart,
+            Step::StartRelease {
+                digest: digest.to_string(),
+            },
+            Step::HealthGate { gate: req.gate },
+            Step::Prune { keep: req.keep },
+            Step::RecordVerdict,
+            Step::ReleaseLock,
+        ]);
+        return steps;
+    }
     steps.extend([
         Step::RecordStart,
         Step::StartCandidate {
@@ -214,7 +235,12 @@ pub fn plan_deploy(req: &Request, ledger: &Ledger, image: &str, digest: &str) ->
 /// the source release's own, or else any kept one of the same digest (a rollback release
 /// runs its source's container), comes back by a restart; otherwise the digest is started
 /// like a deploy.
-pub fn plan_rollback(req: &Request, ledger: &Ledger, to: Option<&str>, retained: &[(String, String)]) -> Result<Plan> {
+pub fn plan_rollback(
+    req: &Request,
+    ledger: &Ledger,
+    to: Option<&str>,
+    retained: &[(String, String)],
+) -> Result<Plan> {
     let serving = ledger.serving();
     let source = match to {
         Some(id) => {
@@ -364,6 +390,7 @@ mod tests {
                 Step::RecoverInterrupted { .. } => "recover",
                 Step::RecordStart => "record-start",
                 Step::StartCandidate { .. } => "candidate",
+                Step::StartRelease { .. } => "release",
                 Step::StopServing { .. } => "stop",
                 Step::RestartRetained { .. } => "restart",
                 Step::HealthGate { .. } => "gate",
@@ -376,8 +403,29 @@ mod tests {
     }
 
     #[test]
-    fn first_deploy_gates_a_candidate_then_switches() {
+    fn first_deploy_starts_the_release_directly() {
         let p = plan_deploy(&req(), &Ledger::default(), "shop:v1", "sha256:a");
+        assert_eq!(
+            kinds(&p),
+            [
+                "lock",
+                "record-start",
+                "release",
+                "gate",
+                "prune",
+                "record-verdict",
+                "unlock"
+            ]
+        );
+        assert_eq!(p.from, None);
+        assert_eq!(p.release.verdict, Verdict::Pending);
+        assert_eq!(p.release.grant_id.as_deref(), Some("g1"));
+    }
+
+    #[test]
+    fn later_deploys_gate_a_candidate_then_switch() {
+        let l = ledger_of(&[("r1", "a", Verdict::Healthy)]);
+        let p = plan_deploy(&req(), &l, "shop:v2", "sha256:b");
         assert_eq!(
             kinds(&p),
             [
@@ -391,10 +439,6 @@ mod tests {
                 "unlock"
             ]
         );
-        assert_eq!(p.from, None);
-        assert_eq!(p.release.verdict, Verdict::Pending);
-        assert_eq!(p.release.grant_id.as_deref(), Some("g1"));
-        assert!(p.steps.contains(&Step::SwitchOver { replaces: None }));
     }
 
     #[test]
@@ -452,8 +496,20 @@ mod tests {
             ("r4", "c", Verdict::Healthy),
         ]);
         let p = plan_rollback(&req(), &l, None, &[("r1".into(), "sha256:a".into())]).expect("plan");
-        assert!(p.steps.contains(&Step::RestartRetained { release_id: "r1".into() }), "{:?}", p.steps);
-        assert_eq!(p.release.origin, Origin::Rollback { source: "r3".into(), replaced: Some("r4".into()) });
+        assert!(
+            p.steps.contains(&Step::RestartRetained {
+                release_id: "r1".into()
+            }),
+            "{:?}",
+            p.steps
+        );
+        assert_eq!(
+            p.release.origin,
+            Origin::Rollback {
+                source: "r3".into(),
+                replaced: Some("r4".into())
+            }
+        );
     }
 
     #[test]

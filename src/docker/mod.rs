@@ -29,6 +29,17 @@ use bollard::query_parameters::{
 use spec::Role;
 use std::time::{Duration, Instant};
 
+/// How much a gate demands of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GateMode {
+    /// A digest on trial: every check (engine HEALTHCHECK and HTTP probe), then the window.
+    Trial,
+    /// A kept known-good release coming back (rollback): HTTP probe if any, then the window.
+    KnownGood,
+    /// The release container right after its candidate passed: ready, no window.
+    Readiness,
+}
+
 /// Where Docker listens when `DOCKER_HOST` is not set.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -260,6 +271,15 @@ impl DockerTarget {
             Err(e) => return Err(self.err(&format!("inspect container {name}"), e)),
         };
         let state = info.state.unwrap_or_default();
+        // A release runs with restart policy `unless-stopped`: a crash shows as restarts, not
+        // as an exit, and is just as final for the gate.
+        let restarts = info.restart_count.unwrap_or(0);
+        if state.restarting == Some(true) || restarts > 0 {
+            let code = state.exit_code.unwrap_or(-1);
+            return Ok(Observation::Failed(format!(
+                "container {name} exited with {code} and was restarted {restarts} time(s)"
+            )));
+        }
         if state.running != Some(true) {
             let code = state.exit_code.unwrap_or(-1);
             let oom = if state.oom_killed == Some(true) {
@@ -299,22 +319,22 @@ impl DockerTarget {
         Ok(health::combine(looks))
     }
 
-    /// Runs the gate on container `name`; `full` false skips the stability window (the
-    /// readiness check after a switch, when the digest has just passed the full gate).
+    /// Runs the gate on container `name`.
     fn gate(
         &self,
         name: &str,
         digest: &str,
-        full: bool,
+        mode: GateMode,
         progress: &mut dyn Progress,
     ) -> Result<std::result::Result<u64, GateFailure>> {
         let mut spec = self.settings.gate;
         let engine = self.settings.engine_health && self.image_has_healthcheck(digest);
         let http = self.settings.http.is_some();
-        // After a switch the engine's first health check can be an interval away; the HTTP
-        // probe (or the process running) says ready sooner, and the digest was just gated.
-        let engine = engine && (full || !http);
-        if !full {
+        // A digest that already passed the full gate (just now, or as the known-good release
+        // of a rollback) is judged by the HTTP probe when there is one: the engine's first
+        // health check can be a whole interval away, the probe answers in milliseconds.
+        let engine = engine && (mode == GateMode::Trial || !http);
+        if mode == GateMode::Readiness {
             spec.stability_window = Duration::ZERO;
         }
         progress.phase(
@@ -376,7 +396,7 @@ impl DockerTarget {
                 return Err(e);
             }
         };
-        match self.gate(&name, &plan.release.digest, false, progress)? {
+        match self.gate(&name, &plan.release.digest, GateMode::Readiness, progress)? {
             Ok(ms) => Ok(Outcome::Healthy { ready_after_ms: ms }),
             Err(failure) => {
                 let _ = self.remove(&name);
@@ -499,27 +519,37 @@ impl Target for DockerTarget {
 
     fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
         let scope = &plan.scope;
-        let mut candidate = None;
+        // The container on trial, and whether it is a candidate that must still switch over.
+        let mut trial: Option<(String, bool)> = None;
         let mut outcome = None;
         for step in &plan.steps {
             match step {
-                Step::StartCandidate { .. } => {
+                Step::StartRelease { .. } | Step::StartCandidate { .. } => {
                     self.check_ports_free(scope)?;
+                    // The ledger says nothing serves; if the engine disagrees, protect what
+                    // runs and take the candidate path after all.
+                    let direct =
+                        matches!(step, Step::StartRelease { .. }) && self.running_releases(scope)?.is_empty();
+                    let role = if direct { Role::Release } else { Role::Candidate };
                     progress.phase(
                         Phase::Start,
                         &format!(
-                            "starting candidate of {} from {}",
-                            plan.release.id, plan.release.digest
+                            "starting {} {} from {}",
+                            role.as_str(),
+                            plan.release.id,
+                            plan.release.digest
                         ),
                     );
-                    candidate = Some(self.create_and_start(&plan.release, Role::Candidate)?);
+                    trial = Some((self.create_and_start(&plan.release, role)?, !direct));
                 }
                 Step::HealthGate { .. } => {
-                    let Some(name) = &candidate else { continue };
-                    match self.gate(name, &plan.release.digest, true, progress) {
-                        Ok(Ok(_)) => {}
+                    let Some((name, candidate)) = trial.clone() else {
+                        continue;
+                    };
+                    match self.gate(&name, &plan.release.digest, GateMode::Trial, progress) {
+                        Ok(Ok(ms)) => outcome = Some(Outcome::Healthy { ready_after_ms: ms }),
                         Ok(Err(failure)) => {
-                            self.remove(name)?;
+                            self.remove(&name)?;
                             let previous_serving = !self.running_releases(scope)?.is_empty();
                             return Ok(Outcome::GateFailed {
                                 failure,
@@ -527,31 +557,39 @@ impl Target for DockerTarget {
                             });
                         }
                         Err(e) => {
-                            let _ = self.remove(name);
+                            let _ = self.remove(&name);
                             return Err(e);
                         }
                     }
+                    let planned_switch = plan.steps.iter().any(|s| matches!(s, Step::SwitchOver { .. }));
+                    if candidate && !planned_switch {
+                        let switched = self.switch_over(plan, &name, progress)?;
+                        if matches!(switched, Outcome::GateFailed { .. }) {
+                            return Ok(switched);
+                        }
+                        outcome = Some(switched);
+                    }
                 }
                 Step::SwitchOver { .. } => {
-                    let Some(name) = &candidate else { continue };
-                    let result = self.switch_over(plan, name, progress)?;
-                    if matches!(result, Outcome::GateFailed { .. }) {
-                        return Ok(result);
+                    let Some((name, true)) = &trial else { continue };
+                    let switched = self.switch_over(plan, name, progress)?;
+                    if matches!(switched, Outcome::GateFailed { .. }) {
+                        return Ok(switched);
                     }
-                    outcome = Some(result);
+                    outcome = Some(switched);
                 }
                 Step::Prune { keep } => self.prune(scope, *keep, progress)?,
                 _ => {}
             }
         }
-        outcome.ok_or_else(|| Error::new(ErrorCode::Internal, "the deploy plan had no switch-over step"))
+        outcome.ok_or_else(|| Error::new(ErrorCode::Internal, "the deploy plan had no health gate"))
     }
 
     fn rollback(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
         if plan
             .steps
             .iter()
-            .any(|s| matches!(s, Step::StartCandidate { .. }))
+            .any(|s| matches!(s, Step::StartCandidate { .. } | Step::StartRelease { .. }))
         {
             return self.deploy(plan, progress);
         }
@@ -589,7 +627,7 @@ impl Target for DockerTarget {
                 }
                 Step::HealthGate { .. } => {
                     let Some(name) = &restarted else { continue };
-                    match self.gate(name, &plan.release.digest, true, progress)? {
+                    match self.gate(name, &plan.release.digest, GateMode::KnownGood, progress)? {
                         Ok(ms) => outcome = Some(Outcome::Healthy { ready_after_ms: ms }),
                         Err(failure) => {
                             self.stop(name)?;
