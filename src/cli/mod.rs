@@ -8,6 +8,7 @@ mod logging;
 mod policy;
 mod preauth;
 mod project;
+mod release;
 
 use crate::context::Context;
 use crate::error::{Error, ErrorCode};
@@ -69,6 +70,16 @@ pub enum Command {
     Generate(factory::GenerateArgs),
     /// The release gate: generator conformance, lint and CI mirror; writes both reports
     VerifyFactory(factory::VerifyFactoryArgs),
+    /// Deploy an image to an environment: candidate, health gate, then switch-over
+    Deploy(release::DeployArgs),
+    /// Go back to the last known-good release (or --to RELEASE), health-gated
+    Rollback(release::RollbackArgs),
+    /// Deploy exactly the digest healthy in --from to --to
+    Promote(release::PromoteArgs),
+    /// The release ledger of an environment
+    Releases(release::ReleasesArgs),
+    /// Show or break the per-environment deploy lock
+    Lock(release::LockArgs),
 }
 
 /// Entry point for `main`: every exit code comes from here.
@@ -92,6 +103,11 @@ pub fn main() -> ExitCode {
         Command::Audit(args) => audit::run(&ctx, &printer, args),
         Command::Generate(args) => factory::generate(&ctx, &printer, args),
         Command::VerifyFactory(args) => factory::verify_factory(&ctx, &printer, cli.global.verbose, args),
+        Command::Deploy(args) => release::deploy(&ctx, &printer, args),
+        Command::Rollback(args) => release::rollback(&ctx, &printer, args),
+        Command::Promote(args) => release::promote(&ctx, &printer, args),
+        Command::Releases(args) => release::releases(&ctx, &printer, args),
+        Command::Lock(args) => release::lock(&ctx, &printer, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

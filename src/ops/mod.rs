@@ -3,3 +3,4 @@
 pub mod guard;
 pub mod halt;
 pub mod live;
+pub mod release;

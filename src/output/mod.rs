@@ -59,6 +59,14 @@ impl Printer {
         let _ = err.flush();
     }
 
+    /// A GitHub Actions workflow command (`::group::…`) on stdout, where the runner reads
+    /// them; suppressed with JSON output so stdout stays one document.
+    pub fn workflow_command(&self, line: &str) {
+        if self.format == OutputFormat::Human {
+            write_stdout(line);
+        }
+    }
+
     /// `error[CODE]: message` and `hint:` lines on stderr; with JSON output, also a JSON
     /// error document on stdout so scripts need not scrape stderr.
     pub fn error(&self, err: &Error) {

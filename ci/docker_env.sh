@@ -1,0 +1,164 @@
+# shellcheck shell=bash
+# Sourced by ci/run_ci.sh (and by developers: `source ci/docker_env.sh; autosd_docker_up`).
+# Owns the Docker side of the test environment: installing the packages, a private dockerd
+# on its own socket, data-root, exec-root and pidfile under one temp dir, the test images,
+# and stopping that dockerd again. It never touches a system dockerd or /var/lib/docker.
+
+AUTOSD_PACKAGES=(docker.io busybox-static git hyperfine)
+
+# Installs the Debian packages the tests need, only those missing; `apt-get update` at most once.
+autosd_install_packages() {
+    local missing=()
+    local pkg
+    for pkg in "${AUTOSD_PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        echo "packages: all present (${AUTOSD_PACKAGES[*]})"
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+        echo "packages: missing ${missing[*]} and cannot install them (not root or no apt-get)" >&2
+        return 1
+    fi
+    echo "packages: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The Debian client matches the Debian daemon; another `docker` earlier on PATH (a newer
+# client without buildx, say) would work too but prints warnings.
+autosd_docker_cli() {
+    if [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else command -v docker; fi
+}
+
+# Starts a private dockerd and exports DOCKER_HOST. Tries overlay2 first, then vfs (overlay on
+# overlay, as inside some containers, is refused by the kernel).
+autosd_start_dockerd() {
+    AUTOSD_DOCKER_DIR="$(mktemp -d /tmp/autosd-dockerd.XXXXXX)"
+    export AUTOSD_DOCKER_DIR
+    local sock="$AUTOSD_DOCKER_DIR/docker.sock"
+    local driver
+    for driver in overlay2 vfs; do
+        echo "dockerd: starting (storage driver $driver) in $AUTOSD_DOCKER_DIR"
+        dockerd \
+            --host "unix://$sock" \
+            --data-root "$AUTOSD_DOCKER_DIR/data" \
+            --exec-root "$AUTOSD_DOCKER_DIR/exec" \
+            --pidfile "$AUTOSD_DOCKER_DIR/docker.pid" \
+            --storage-driver "$driver" \
+            >"$AUTOSD_DOCKER_DIR/dockerd-$driver.log" 2>&1 &
+        AUTOSD_DOCKERD_PID=$!
+        export AUTOSD_DOCKERD_PID
+        local i
+        for i in $(seq 1 60); do
+            if DOCKER_HOST="unix://$sock" "$(autosd_docker_cli)" version >/dev/null 2>&1; then
+                export DOCKER_HOST="unix://$sock"
+                echo "dockerd: answering at $DOCKER_HOST after ~$((i / 2)) s (pid $AUTOSD_DOCKERD_PID)"
+                return 0
+            fi
+            if ! kill -0 "$AUTOSD_DOCKERD_PID" 2>/dev/null; then break; fi
+            sleep 0.5
+        done
+        echo "dockerd: storage driver $driver did not come up; last log lines:" >&2
+        tail -n 15 "$AUTOSD_DOCKER_DIR/dockerd-$driver.log" >&2 || true
+        autosd_stop_dockerd
+        AUTOSD_DOCKER_DIR="$(mktemp -d /tmp/autosd-dockerd.XXXXXX)"
+        sock="$AUTOSD_DOCKER_DIR/docker.sock"
+    done
+    return 1
+}
+
+# Stops the private dockerd (SIGTERM, then SIGKILL after 20 s) and removes its directory.
+# Safe to call twice and when nothing was started.
+autosd_stop_dockerd() {
+    local pid="${AUTOSD_DOCKERD_PID:-}"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        local cli
+        cli="$(autosd_docker_cli)"
+        # Containers first, so no shim outlives the daemon.
+        local ids
+        ids="$("$cli" ps -aq 2>/dev/null || true)"
+        if [ -n "$ids" ]; then
+            # shellcheck disable=SC2086
+            "$cli" rm -f $ids >/dev/null 2>&1 || true
+        fi
+        kill -TERM "$pid" 2>/dev/null || true
+        local i
+        for i in $(seq 1 40); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.5
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        echo "dockerd: stopped (pid $pid)"
+    fi
+    AUTOSD_DOCKERD_PID=""
+    if [ -n "${AUTOSD_DOCKER_DIR:-}" ] && [ -d "$AUTOSD_DOCKER_DIR" ]; then
+        # The data-root may hold overlay mounts until the daemon is gone.
+        umount -R "$AUTOSD_DOCKER_DIR/data" 2>/dev/null || true
+        rm -rf "$AUTOSD_DOCKER_DIR" 2>/dev/null || true
+    fi
+}
+
+# Builds the test images with `docker import` from a busybox-static rootfs (no registry):
+#   autosd-test/web:v1, :v2   busybox httpd on $PORT (8080) serving /, /health; HEALTHCHECK on /health
+#   autosd-test/web:degrading same as v2 with FAIL_AFTER=3: healthy first, unhealthy after 3 s
+#   autosd-test/unhealthy     serves / but has no /health: HEALTHCHECK and HTTP probes fail
+#   autosd-test/crash         exits with status 3 at once
+# Any web image turns unhealthy when FAIL_AFTER=N (seconds) is set or /tmp/fail exists.
+autosd_build_test_images() {
+    local cli busybox work
+    cli="$(autosd_docker_cli)"
+    busybox="$(command -v busybox)"
+    work="$(mktemp -d /tmp/autosd-images.XXXXXX)"
+    local name
+    for name in v1 v2 unhealthy crash; do
+        local root="$work/$name"
+        mkdir -p "$root/bin" "$root/www" "$root/tmp"
+        cp "$busybox" "$root/bin/busybox"
+        local applet
+        for applet in sh httpd wget sleep touch rm test cat; do
+            ln -s busybox "$root/bin/$applet"
+        done
+        cat >"$root/bin/serve" <<'SCRIPT'
+#!/bin/sh
+# Serves /www on $PORT; with FAIL_AFTER=N the health endpoint goes away after N seconds.
+PORT="${PORT:-8080}"
+if [ -n "$FAIL_AFTER" ]; then
+    ( sleep "$FAIL_AFTER"; touch /tmp/fail; rm -f /www/health ) &
+fi
+exec httpd -f -p "$PORT" -h /www
+SCRIPT
+        # No `wget -T`: it segfaults in Debian bookworm's static busybox 1.35; HEALTHCHECK --timeout bounds it.
+    cat >"$root/bin/healthcheck" <<'SCRIPT'
+#!/bin/sh
+test ! -e /tmp/fail && wget -q -O /dev/null "http://127.0.0.1:${PORT:-8080}/health"
+SCRIPT
+        chmod 0755 "$root/bin/serve" "$root/bin/healthcheck"
+        chmod 1777 "$root/tmp"
+        echo "autosd-test web $name" >"$root/www/index.html"
+        if [ "$name" != unhealthy ]; then echo ok >"$root/www/health"; fi
+    done
+    local health='HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD ["/bin/healthcheck"]'
+    local ver
+    for ver in v1 v2; do
+        tar -C "$work/$ver" -c . | "$cli" import \
+            --change "$health" --change 'EXPOSE 8080' --change 'CMD ["/bin/serve"]' \
+            - "autosd-test/web:$ver" >/dev/null
+    done
+    tar -C "$work/v2" -c . | "$cli" import \
+        --change "$health" --change 'EXPOSE 8080' --change 'ENV FAIL_AFTER=3' --change 'CMD ["/bin/serve"]' \
+        - autosd-test/web:degrading >/dev/null
+    tar -C "$work/unhealthy" -c . | "$cli" import \
+        --change "$health" --change 'EXPOSE 8080' --change 'CMD ["/bin/serve"]' \
+        - autosd-test/unhealthy:latest >/dev/null
+    tar -C "$work/crash" -c . | "$cli" import \
+        --change 'CMD ["sh", "-c", "echo crashing >&2; exit 3"]' \
+        - autosd-test/crash:latest >/dev/null
+    rm -rf "$work"
+    "$cli" image ls --format '{{.Repository}}:{{.Tag}} {{.ID}}' | grep '^autosd-test/' | sed 's/^/image: /'
+}

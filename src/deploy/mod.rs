@@ -1,0 +1,15 @@
+//! Release operations, independent of any engine: the `Release` and its ledger, typed
+//! `Plan`s built by pure functions, health-gate semantics, target settings, the `Target`
+//! trait, the executor that runs a plan under the target's lock, and the
+//! `generic_container` target. Docker lives in `crate::docker`; grants, policy and audit in
+//! the gate, which calls `execute` as its act.
+pub mod execute;
+pub mod fake;
+pub mod generic;
+pub mod health;
+pub mod ledger;
+pub mod plan;
+pub mod probe;
+pub mod release;
+pub mod settings;
+pub mod target;
