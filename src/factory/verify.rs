@@ -512,9 +512,16 @@ pub fn verify(opts: &VerifyOptions) -> Result<Verification> {
         }
     };
 
+    let gates = vec![generator_gate, lint_gate, mirror_gate];
+    for g in &gates {
+        tracing::info!(gate = g.name, passed = g.passed, skipped = g.skipped, duration_ms = g.duration_ms, summary = %g.summary, "verify-factory gate");
+        for f in &g.failures {
+            tracing::debug!(gate = g.name, failure = %f, "verify-factory failure");
+        }
+    }
     Ok(Verification {
         cases: reports,
-        gates: vec![generator_gate, lint_gate, mirror_gate],
+        gates,
         mirror,
         duration_ms: millis(started),
     })

@@ -17,8 +17,13 @@ pub const VERIFY_FACTORY_CONTEXT: &str = "autosd/verify-factory";
 
 /// Runs `fut` on a current-thread runtime: autosd is a one-shot CLI and makes a handful of
 /// sequential calls, so a thread pool would only cost start-up time.
+/// Clients made inside it live only as long as that call.
 pub fn block_on<F: Future>(fut: F) -> Result<F::Output> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    Ok(runtime()?.block_on(fut))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
@@ -27,8 +32,7 @@ pub fn block_on<F: Future>(fut: F) -> Result<F::Output> {
                 ErrorCode::Internal,
                 format!("cannot start the async runtime: {e}"),
             )
-        })?;
-    Ok(rt.block_on(fut))
+        })
 }
 
 /// The run's page, `GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID`.
@@ -170,5 +174,42 @@ impl DeploymentTracker {
         self.client
             .create_deployment_status(&self.repo, self.id, &status)
             .await
+    }
+}
+
+/// Runs the release operation `op` inside a GitHub deployment: opens it (`in_progress`)
+/// before, and records the verdict (`success` when `healthy(&value)`, else `failure`) after.
+/// Outside GitHub Actions, without a token, or with `enabled == false`
+/// (`--no-github-deployment`) it only runs `op`.
+///
+/// A deployment that cannot be opened stops the command before `op` changes anything (for
+/// example a 403 naming `deployments: write`). An error of `op` is recorded as `failure`
+/// and returned unchanged; a failure to record the verdict is returned after a successful
+/// `op` so the stale Environments page does not go unnoticed.
+pub fn track_release<T>(
+    env: &Env,
+    enabled: bool,
+    release: &ReleaseInfo,
+    op: impl FnOnce() -> Result<T>,
+    healthy: impl Fn(&T) -> bool,
+) -> Result<T> {
+    let rt = runtime()?;
+    // One runtime for the tracker's whole life: octocrab's connection pool runs a worker task
+    // on the runtime that created it, so the verdict must be posted on the same one.
+    let tracker = rt.block_on(DeploymentTracker::begin(env, enabled, release))?;
+    let Some(tracker) = tracker else {
+        return op();
+    };
+    let result = op();
+    let (ok, description) = match &result {
+        Ok(v) if healthy(v) => (true, format!("{}: healthy", release.description)),
+        Ok(_) => (false, format!("{}: failed its health gate", release.description)),
+        Err(e) => (false, format!("{}: {}", release.description, e.code.as_str())),
+    };
+    let recorded = rt.block_on(tracker.finish(ok, &description));
+    match (result, recorded) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(e),
+        (Ok(v), Ok(())) => Ok(v),
     }
 }

@@ -396,3 +396,69 @@ fn verify_factory_without_statuses_permission_fails_fast_naming_it() {
     // Failed before any gate ran: no reports were written.
     assert!(!repo.path().join("verify_factory_report.json").exists());
 }
+
+#[test]
+fn track_release_wraps_an_operation_in_a_deployment() {
+    let rt = rt();
+    let server = rt.block_on(MockServer::start());
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/shop/deployments"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 9})))
+            .expect(2)
+            .mount(&server),
+    );
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/shop/deployments/9/statuses"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+            .expect(4)
+            .mount(&server),
+    );
+    let uri = server.uri();
+    let env = Env::from_pairs(&[
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_TOKEN", TOKEN),
+        ("GITHUB_API_URL", &uri),
+        ("GITHUB_REPOSITORY", "octo/shop"),
+        ("GITHUB_SHA", SHA),
+    ]);
+    let release = ReleaseInfo {
+        project: "shop".into(),
+        environment: "prod".into(),
+        production: true,
+        description: "autosd deploy shop to prod".into(),
+        environment_url: None,
+        payload: json!({}),
+    };
+    let ok = autosd::github::track_release(&env, true, &release, || Ok("healthy"), |s| *s == "healthy");
+    assert_eq!(ok.expect("succeeds"), "healthy");
+    let failed: autosd::error::Result<&str> = autosd::github::track_release(
+        &env,
+        true,
+        &release,
+        || Err(autosd::error::Error::new(ErrorCode::DeployFailed, "gate failed")),
+        |_| true,
+    );
+    assert_eq!(failed.expect_err("op error kept").code, ErrorCode::DeployFailed);
+    let bodies: Vec<String> = rt
+        .block_on(server.received_requests())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert!(
+        bodies.iter().any(|b| b.contains("\"state\":\"success\"")),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("\"state\":\"failure\"") && b.contains("AUTOSD-DEPLOY-FAILED")),
+        "{bodies:?}"
+    );
+    // Disabled: nothing is sent (the mock counts above would fail otherwise).
+    let off = autosd::github::track_release(&env, false, &release, || Ok(1), |_| true);
+    assert_eq!(off.expect("runs"), 1);
+    rt.block_on(server.verify());
+}
