@@ -15,6 +15,17 @@
 //! re-chained (new `seq` and `prev`) on top of the fresh tip and pushed again. That keeps one
 //! valid chain across all writers, at the price of one push per record; the intent is
 //! "durable" once its commit is on the remote, which is the fail-closed point in CI.
+//!
+//! Recording something outside the gate (grant management, for example) is one call; the
+//! intent-before-acting rule applies to anything that changes state:
+//!
+//! ```text
+//! let log = AuditLog::open(ctx);
+//! log.append(&AuditEvent::new("preauth.revoke", Phase::Event).grant(gid, kid.as_str())
+//!     .decision(Decision::allow()).detail("reason", reason))?;   // Err => do not proceed
+//! ```
+//!
+//! A command that made a privileged change ends with [`checkpoint::finish_command`].
 pub mod checkpoint;
 pub mod log;
 pub mod record;

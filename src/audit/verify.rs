@@ -399,6 +399,23 @@ mod tests {
     }
 
     #[test]
+    fn canonical_numbers_only() {
+        assert_eq!(number(b"0,"), Some((0, &b","[..])));
+        assert_eq!(number(b"120x"), Some((120, &b"x"[..])));
+        for bad in [&b""[..], b"x", b"012", b"-1", b"99999999999999999999999"] {
+            assert_eq!(number(bad), None, "{bad:?}");
+        }
+        let prev = "a".repeat(64);
+        let head = format!("{{\"v\":1,\"seq\":7,\"prev\":\"{prev}\",\"ts\":\"t\"");
+        assert_eq!(parse_prefix(head.as_bytes()), Some((1, 7, prev.as_str())));
+        assert_eq!(parse_prefix(head.replace("\"seq\"", "\"seq \"").as_bytes()), None);
+        assert_eq!(
+            parse_prefix(head.replace(&prev, &"A".repeat(64)).as_bytes()),
+            None
+        );
+    }
+
+    #[test]
     fn newline_search_matches_a_plain_scan() {
         for len in 0..40 {
             for at in 0..=len {

@@ -7,6 +7,7 @@ use crate::audit::{AuditLog, log::LOG_FILE};
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::output::{Printer, Render, table};
+use crate::store::git::GitStore;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -33,9 +34,22 @@ pub struct ShowArgs {
     /// Only records at or after this time: RFC 3339 (2026-01-31T12:00:00Z) or an age (2h, 7d)
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
+    #[command(flatten)]
+    pub source: LogSource,
+}
+
+/// Which log to read: the local one by default.
+#[derive(Debug, Args)]
+pub struct LogSource {
     /// Read this log file instead of $AUTOSD_HOME/audit.log.jsonl
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "state_remote")]
     pub log: Option<PathBuf>,
+    /// Read the shared audit log from the state branch of this git remote (see docs/state.md)
+    #[arg(long, value_name = "URL")]
+    pub state_remote: Option<String>,
+    /// The state branch, with --state-remote
+    #[arg(long, value_name = "NAME", default_value = crate::store::DEFAULT_GIT_BRANCH, requires = "state_remote")]
+    pub state_branch: String,
 }
 
 #[derive(Debug, Args)]
@@ -43,9 +57,8 @@ pub struct VerifyArgs {
     /// A checkpoint printed by autosd (the `autosd.checkpoint.…` line, or the whole block)
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
-    /// Verify this log file instead of $AUTOSD_HOME/audit.log.jsonl
-    #[arg(long, value_name = "FILE")]
-    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: LogSource,
 }
 
 pub fn run(ctx: &Context, printer: &Printer, args: AuditArgs) -> Result<()> {
@@ -55,9 +68,17 @@ pub fn run(ctx: &Context, printer: &Printer, args: AuditArgs) -> Result<()> {
     }
 }
 
-fn open_log(ctx: &Context, path: Option<PathBuf>) -> (AuditLog, PathBuf) {
-    let path = path.unwrap_or_else(|| ctx.home.join(LOG_FILE));
-    (AuditLog::at(&path, (&ctx.actor()).into()), path)
+/// The log named by the flags and a description of it for messages.
+fn open_log(ctx: &Context, source: LogSource) -> Result<(AuditLog, String)> {
+    let actor = (&ctx.actor()).into();
+    if let Some(remote) = &source.state_remote {
+        let store = GitStore::open(&ctx.home, remote, &source.state_branch)?;
+        let log = AuditLog::in_store(Box::new(store), actor)?;
+        let what = log.describe().trim_start_matches("audit log ").to_string();
+        return Ok((log, what));
+    }
+    let path = source.log.unwrap_or_else(|| ctx.home.join(LOG_FILE));
+    Ok((AuditLog::at(&path, actor), path.display().to_string()))
 }
 
 struct Shown {
@@ -131,7 +152,7 @@ impl Render for Shown {
 
 fn show(ctx: &Context, printer: &Printer, args: ShowArgs) -> Result<()> {
     let since = args.since.as_deref().map(|s| parse_since(ctx, s)).transpose()?;
-    let (log, _) = open_log(ctx, args.log);
+    let (log, _) = open_log(ctx, args.source)?;
     let bytes = log.read_all()?;
     let mut shown = Shown {
         records: Vec::new(),
@@ -177,7 +198,7 @@ fn parse_since(ctx: &Context, text: &str) -> Result<std::time::SystemTime> {
 }
 
 struct Verified {
-    path: PathBuf,
+    path: String,
     report: Report,
     checkpoint: Option<SignedCheckpoint>,
 }
@@ -186,9 +207,7 @@ impl Render for Verified {
     fn human(&self) -> String {
         let mut out = format!(
             "audit log {} verifies: {} record(s), head {}\n",
-            self.path.display(),
-            self.report.records,
-            self.report.head
+            self.path, self.report.records, self.report.head
         );
         if let Some(c) = &self.checkpoint {
             out.push_str(&format!(
@@ -201,7 +220,7 @@ impl Render for Verified {
 
     fn json(&self) -> Value {
         json!({
-            "log": self.path.display().to_string(),
+            "log": self.path,
             "valid": true,
             "records": self.report.records,
             "head": self.report.head,
@@ -223,19 +242,17 @@ fn verify_cmd(ctx: &Context, printer: &Printer, args: VerifyArgs) -> Result<()> 
         }
         None => None,
     };
-    let (log, path) = open_log(ctx, args.log);
+    let (log, path) = open_log(ctx, args.source)?;
     let bytes = log.read_all()?;
     let report = verify(
         &bytes,
         checkpoint.as_ref().map(|c| c.checkpoint.anchor()).as_ref(),
     );
-    let at = |seq: u64| format!("audit log {} fails verification at seq {seq}", path.display());
+    let at = |seq: u64| format!("audit log {path} fails verification at seq {seq}");
     if let Some(Finding::Tampered { seq, reason }) = &report.finding {
         return Err(
-            Error::new(ErrorCode::AuditTampered, format!("{}: {reason}", at(*seq))).hint(format!(
-                "records 1..{} verify; inspect seq {seq} and later",
-                seq - 1
-            )),
+            Error::new(ErrorCode::AuditTampered, format!("{}: {reason}", at(*seq)))
+                .hint(format!("{}; inspect seq {seq} and later", verified_prefix(*seq))),
         );
     }
     match (&report.anchor, &checkpoint) {
@@ -267,9 +284,8 @@ fn verify_cmd(ctx: &Context, printer: &Printer, args: VerifyArgs) -> Result<()> 
         return Err(Error::new(
             ErrorCode::AuditTornTail,
             format!(
-                "audit log {} ends in a half-written line ({bytes} bytes) where seq {seq} would be; records 1..{} verify",
-                path.display(),
-                seq - 1
+                "audit log {path} ends in a half-written line ({bytes} bytes) where seq {seq} would be; {}",
+                verified_prefix(*seq)
             ),
         )
         .hint("a crash interrupted an append; the next audited command cuts the torn line and records that it did"));
@@ -280,4 +296,13 @@ fn verify_cmd(ctx: &Context, printer: &Printer, args: VerifyArgs) -> Result<()> 
         checkpoint,
     });
     Ok(())
+}
+
+/// "records 1..n verify" for the records before `seq`.
+fn verified_prefix(seq: u64) -> String {
+    match seq {
+        0 | 1 => "no record before it".to_string(),
+        2 => "record 1 verifies".to_string(),
+        _ => format!("records 1..{} verify", seq - 1),
+    }
 }

@@ -1,6 +1,7 @@
 //! `autosd init`, `halt`, `resume` and `status`: parsing and rendering for the project file
 //! and the kill switch. Decisions are in `ops` (the gate) and `policy`.
 use crate::audit::checkpoint::{self, SignedCheckpoint};
+use crate::audit::verify::{AnchorCheck, Finding, Report, verify};
 use crate::cli::confirm::TtyConfirm;
 use crate::config::{self, CONFIG_DIR, CONFIG_FILE, ProjectConfig, StateSettings};
 use crate::context::{Context, rfc3339};
@@ -210,16 +211,28 @@ const LAST_CHECKPOINT: &str = "audit.last-checkpoint";
 pub fn finish(ctx: &Context, printer: &Printer) -> Option<SignedCheckpoint> {
     match checkpoint::finish_command(ctx) {
         Ok(signed) => {
-            let copy = ctx.home.join(LAST_CHECKPOINT);
-            if let Err(e) = crate::store::fs::write_atomic(&copy, signed.human().as_bytes(), 0o644) {
-                tracing::warn!(message = %e.message, "cannot keep the last checkpoint");
-            }
+            keep_last_checkpoint(&ctx.home, &signed);
             Some(signed)
         }
         Err(e) => {
             printer.note(&format!("warning: no audit checkpoint could be signed: {e}"));
             None
         }
+    }
+}
+
+/// Keeps a copy of the checkpoint for `status`. Deliberately not fsynced (no
+/// `write_atomic`): it is a convenience copy of what was just printed, on the path of every
+/// denied command, where two extra fsyncs cost more than the rest of the gate. The rename
+/// keeps it whole; after a crash it may be missing or stale, and `status` verifies its
+/// signature before trusting it.
+fn keep_last_checkpoint(home: &Path, signed: &SignedCheckpoint) {
+    let path = home.join(LAST_CHECKPOINT);
+    let tmp = home.join(format!(".{LAST_CHECKPOINT}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, signed.human()).and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        tracing::warn!(error = %e, "cannot keep the last checkpoint");
     }
 }
 
@@ -351,9 +364,11 @@ struct Status {
     store: String,
     halt: Option<HaltRecord>,
     audit_log: String,
-    audit_head: Option<(u64, String)>,
+    audit: Report,
     last_checkpoint: Option<std::result::Result<SignedCheckpoint, String>>,
     since: String,
+    /// Which audit log the grant use was read from.
+    grants_from: String,
     grants: BTreeMap<String, GrantUse>,
 }
 
@@ -379,25 +394,39 @@ impl Render for Status {
             )),
             None => out.push_str("halt: not halted (never halted)\n"),
         }
-        match &self.audit_head {
-            Some((size, head)) => out.push_str(&format!(
-                "audit: {} — {size} records, head {head}\n",
-                self.audit_log
+        out.push_str(&format!(
+            "audit: {} — {} records verify, head {}",
+            self.audit_log, self.audit.records, self.audit.head
+        ));
+        match &self.audit.finding {
+            None => out.push('\n'),
+            Some(f) => out.push_str(&format!(
+                "; then {} (run `autosd audit verify`)\n",
+                finding_text(f)
             )),
-            None => out.push_str(&format!("audit: {} — empty\n", self.audit_log)),
         }
         match &self.last_checkpoint {
             Some(Ok(c)) => out.push_str(&format!(
-                "last checkpoint: size {} head {} at {} (signed by {})\n",
-                c.checkpoint.size, c.checkpoint.head, c.checkpoint.ts, c.kid
+                "last checkpoint: size {} head {} at {} (signed by {}): {}\n",
+                c.checkpoint.size,
+                c.checkpoint.head,
+                c.checkpoint.ts,
+                c.kid,
+                anchor_text(self.audit.anchor.as_ref())
             )),
             Some(Err(why)) => out.push_str(&format!("last checkpoint: unusable ({why})\n")),
             None => out.push_str("last checkpoint: none yet\n"),
         }
         if self.grants.is_empty() {
-            out.push_str(&format!("grants used since {}: none\n", self.since));
+            out.push_str(&format!(
+                "grants used since {} ({}): none\n",
+                self.since, self.grants_from
+            ));
         } else {
-            out.push_str(&format!("grants used since {}:\n", self.since));
+            out.push_str(&format!(
+                "grants used since {} ({}):\n",
+                self.since, self.grants_from
+            ));
             let rows: Vec<Vec<String>> = self
                 .grants
                 .iter()
@@ -442,15 +471,22 @@ impl Render for Status {
             "halt": halt_json(self.halt.as_ref()),
             "audit": {
                 "log": self.audit_log,
-                "size": self.audit_head.as_ref().map(|h| h.0),
-                "head": self.audit_head.as_ref().map(|h| h.1.clone()),
+                "records": self.audit.records,
+                "head": self.audit.head,
+                "problem": self.audit.finding.as_ref().map(finding_text),
                 "last_checkpoint": match &self.last_checkpoint {
-                    Some(Ok(c)) => checkpoint_json(c),
+                    Some(Ok(c)) => {
+                        let mut v = checkpoint_json(c);
+                        v["log_matches"] = json!(self.audit.anchor == Some(AnchorCheck::Matches));
+                        v["check"] = json!(anchor_text(self.audit.anchor.as_ref()));
+                        v
+                    }
                     Some(Err(why)) => json!({ "error": why }),
                     None => Value::Null,
                 },
             },
             "grants_since": self.since,
+            "grants_from": self.grants_from,
             "grants": grants,
         })
     }
@@ -464,22 +500,52 @@ pub fn status(ctx: &Context, printer: &Printer, args: StatusArgs) -> Result<()> 
         .now_unix()
         .saturating_sub(i64::try_from(args.since.as_secs()).unwrap_or(i64::MAX));
     let bytes = log.read_all()?;
-    let audit_head = if bytes.is_empty() { None } else { Some(log.head()?) };
     let last_checkpoint = crate::store::fs::read_limited(&ctx.home.join(LAST_CHECKPOINT), 64 * 1024)
         .ok()
         .map(|bytes| checkpoint::open(&ctx.home, &String::from_utf8_lossy(&bytes)).map_err(|e| e.message));
+    let anchor = match &last_checkpoint {
+        Some(Ok(c)) => Some(c.checkpoint.anchor()),
+        _ => None,
+    };
+    let audit = verify(&bytes, anchor.as_ref());
+    // With the git store, grant use by every machine (CI runs included) is on the branch.
+    let (grants_from, grant_log) = match session.shared_audit() {
+        Some(shared) => (shared.describe(), shared.read_all()?),
+        None => (log.describe(), bytes.clone()),
+    };
     printer.print(&Status {
-        grants: grant_uses(&bytes, &session.config.project, since_unix),
+        grants: grant_uses(&grant_log, &session.config.project, since_unix),
+        grants_from,
         project: session.config.project.clone(),
         config_path: session.config.path.clone(),
         store: session.store.describe(),
         halt,
         audit_log: log.describe(),
-        audit_head,
+        audit,
         last_checkpoint,
         since: rfc3339(since_unix),
     });
     Ok(())
+}
+
+fn finding_text(f: &Finding) -> String {
+    match f {
+        Finding::Tampered { seq, reason } => format!("record {seq} does not verify: {reason}"),
+        Finding::TornTail { seq, bytes } => {
+            format!("a torn tail ({bytes} bytes) where record {seq} would be")
+        }
+    }
+}
+
+fn anchor_text(check: Option<&AnchorCheck>) -> String {
+    match check {
+        Some(AnchorCheck::Matches) => "the log still matches it".to_string(),
+        Some(AnchorCheck::Truncated { records }) => {
+            format!("the log is TRUNCATED: it holds only {records} records")
+        }
+        Some(AnchorCheck::Diverged { seq }) => format!("the log DIVERGES from it at record {seq}"),
+        None => "not checked (the log does not verify up to it)".to_string(),
+    }
 }
 
 /// Grants named by this project's audit records since `since` (Unix seconds). Lines that do

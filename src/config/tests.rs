@@ -170,3 +170,15 @@ fn non_utf8_and_oversize_files_are_invalid() {
     std::fs::write(&file, vec![b'#'; 2 * 1024 * 1024]).expect("write");
     assert_eq!(load(&file).expect_err("big").code, ErrorCode::ConfigInvalid);
 }
+
+#[test]
+fn every_yaml_example_in_the_configuration_docs_parses() {
+    let doc = include_str!("../../docs/configuration.md");
+    let mut blocks = 0;
+    for block in doc.split("```yaml\n").skip(1) {
+        let text = block.split("```").next().expect("closed block");
+        parse_str(text).unwrap_or_else(|e| panic!("docs/configuration.md example: {e}\n{text}"));
+        blocks += 1;
+    }
+    assert!(blocks >= 1, "the docs have at least one example");
+}

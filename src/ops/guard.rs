@@ -12,8 +12,9 @@ use crate::grant::{Claims, VerifiedGrant};
 use crate::policy::{self, Operation, Request, Requirements};
 use crate::secret::Secret;
 
-/// A privileged request: what the command line asked for.
-#[derive(Debug, Clone)]
+/// A privileged request: what the command line asked for. `Debug` never shows
+/// `grant_flag`, which may be a token.
+#[derive(Clone)]
 pub struct Privileged<'a> {
     pub op: Operation,
     /// `--project`; must equal the project file's id when given.
@@ -28,6 +29,20 @@ pub struct Privileged<'a> {
     pub grant_flag: Option<&'a str>,
     /// `--require-preauth`.
     pub require_grant: bool,
+}
+
+impl std::fmt::Debug for Privileged<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Privileged")
+            .field("op", &self.op)
+            .field("project", &self.project)
+            .field("env", &self.env)
+            .field("target", &self.target)
+            .field("force", &self.force)
+            .field("grant_flag", &self.grant_flag.map(|_| "[redacted]"))
+            .field("require_grant", &self.require_grant)
+            .finish()
+    }
 }
 
 impl<'a> Privileged<'a> {

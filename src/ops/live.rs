@@ -140,6 +140,11 @@ impl ProjectSession {
         AuditLog::open(&self.ctx)
     }
 
+    /// The log shared by every machine on the git state branch, when the git store is used.
+    pub fn shared_audit(&self) -> Option<&AuditLog> {
+        self.audit.logs.get(1)
+    }
+
     /// Verifies a grant for `policy show` (signature, time, revocation, project scope).
     pub fn verify_grant(&self, flag: Option<&str>) -> Result<Option<VerifiedGrant>> {
         match self.grants.resolve(flag)? {

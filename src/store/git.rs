@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Bounded retries of a rejected push; each one refetches and re-applies the change.
-pub const MAX_ATTEMPTS: u32 = 12;
+pub const MAX_ATTEMPTS: u32 = 16;
 /// The marker file at the branch root that says "this is an autosd state branch, format 1".
 pub const MARKER_KEY: &str = "autosd-state.json";
 const MARKER: &[u8] = b"{\"format\":\"autosd-state\",\"v\":1}\n";
@@ -39,6 +39,9 @@ pub struct GitStore {
     branch: String,
     cache: PathBuf,
     lock: PathBuf,
+    /// Blob id of a marker already checked to hold exactly [`MARKER`]: later operations
+    /// compare ids instead of reading the blob again.
+    marker_ok: std::sync::Mutex<Option<String>>,
 }
 
 /// The fetched tip and its files: key → blob id.
@@ -56,6 +59,14 @@ impl GitStore {
                 Error::new(ErrorCode::Usage, "the git state store needs a remote URL")
                     .hint("pass --state-remote URL or set the remote in the project file"),
             );
+        }
+        // A "URL" starting with '-' would reach git as an option (`--upload-pack=…` runs a
+        // command); the remote may come from a project file an attacker can edit in a PR.
+        if remote.starts_with('-') || remote.contains(['\n', '\r', '\0']) {
+            return Err(Error::new(
+                ErrorCode::Usage,
+                "the git state remote must be a URL or path, not an option",
+            ));
         }
         let valid_branch = !branch.is_empty()
             && branch
@@ -79,6 +90,7 @@ impl GitStore {
             branch: branch.to_string(),
             cache: base.join(&id),
             lock: base.join(format!("{id}.lock")),
+            marker_ok: std::sync::Mutex::new(None),
         })
     }
 
@@ -181,19 +193,25 @@ impl GitStore {
     fn list_tree(&self, tip: &str) -> Result<BTreeMap<Key, String>> {
         let listing = self.local(
             self.git_dir()
-                .args(["ls-tree", "-r", "-z", "--full-tree"])
+                .args(["ls-tree", "-r", "-z", "-l", "--full-tree"])
                 .arg(tip),
         )?;
         let mut files = BTreeMap::new();
         for entry in listing.split('\0').filter(|e| !e.is_empty()) {
-            // "<mode> SP <type> SP <oid> TAB <path>"
+            // "<mode> SP <type> SP <oid> SP+ <size> TAB <path>"
             let (meta, path) = entry
                 .split_once('\t')
                 .ok_or_else(|| self.corrupt("unreadable tree listing"))?;
-            let mut parts = meta.split(' ');
-            let (mode, kind, oid) = (parts.next(), parts.next(), parts.next());
+            let mut parts = meta.split_whitespace();
+            let (mode, kind, oid, size) = (parts.next(), parts.next(), parts.next(), parts.next());
             if kind != Some("blob") || !matches!(mode, Some("100644") | Some("100755")) {
                 return Err(self.corrupt(&format!("`{path}` is not a plain file")));
+            }
+            if size
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_none_or(|s| s > MAX_VALUE_BYTES)
+            {
+                return Err(self.corrupt(&format!("`{path}` is larger than {MAX_VALUE_BYTES} bytes")));
             }
             let key =
                 Key::new(path).map_err(|_| self.corrupt(&format!("`{path}` is not a valid state key")))?;
@@ -207,20 +225,22 @@ impl GitStore {
             return Ok(());
         }
         let marker = Key::new(MARKER_KEY)?;
-        match snap.files.get(&marker) {
-            None => Err(self.corrupt(&format!("the branch has no {MARKER_KEY} marker"))),
-            Some(oid) if self.blob(oid)? != MARKER => {
-                Err(self.corrupt(&format!("{MARKER_KEY} names an unknown format or version")))
-            }
-            Some(_) => Ok(()),
+        let Some(oid) = snap.files.get(&marker) else {
+            return Err(self.corrupt(&format!("the branch has no {MARKER_KEY} marker")));
+        };
+        let mut known = self.marker_ok.lock().unwrap_or_else(|p| p.into_inner());
+        if known.as_deref() == Some(oid.as_str()) {
+            return Ok(());
         }
+        if self.blob(oid)? != MARKER {
+            return Err(self.corrupt(&format!("{MARKER_KEY} names an unknown format or version")));
+        }
+        *known = Some(oid.clone());
+        Ok(())
     }
 
+    /// A blob's bytes; its size was bounded when the tree was listed.
     fn blob(&self, oid: &str) -> Result<Vec<u8>> {
-        let size = self.local(self.git_dir().args(["cat-file", "-s", oid]))?;
-        if size.parse::<u64>().map_or(true, |s| s > MAX_VALUE_BYTES) {
-            return Err(self.corrupt(&format!("blob {oid} is larger than {MAX_VALUE_BYTES} bytes")));
-        }
         let cmd = self.git_dir().args(["cat-file", "blob", oid]);
         let out: Output = process::run(&cmd).map_err(|e| self.git_error(e))?;
         if !out.success() {
@@ -452,11 +472,15 @@ impl Store for GitStore {
     }
 }
 
-/// Jittered, growing pause so racing writers do not collide again in lock-step.
+/// Exponential backoff with jitter (half to full of `25 ms · 2^attempt`, capped at 1.6 s):
+/// a writer that lost the race waits about as long as a rival's whole fetch-commit-push
+/// cycle, so racing writers stop colliding in lock-step.
 fn backoff(attempt: u32) -> Duration {
-    let mut b = [0u8; 1];
+    let ceiling = 25u64 << attempt.min(6);
+    let mut b = [0u8; 2];
     let _ = getrandom::fill(&mut b);
-    Duration::from_millis(10 * u64::from(attempt + 1) + u64::from(b[0] % 40))
+    let jitter = u64::from(u16::from_le_bytes(b)) % (ceiling / 2 + 1);
+    Duration::from_millis(ceiling / 2 + jitter)
 }
 
 fn first_line(text: &str) -> String {
@@ -539,5 +563,8 @@ mod tests {
             assert!(GitStore::open(dir.path(), "/tmp/r.git", bad).is_err(), "{bad:?}");
         }
         assert!(GitStore::open(dir.path(), "", "autosd-state").is_err());
+        let err =
+            GitStore::open(dir.path(), "--upload-pack=touch /tmp/x", "autosd-state").expect_err("an option");
+        assert_eq!(err.code, ErrorCode::Usage);
     }
 }

@@ -350,3 +350,42 @@ fn full_log_makes_a_privileged_command_refuse_and_change_nothing() {
     std::os::unix::fs::symlink("/dev/full", &log).expect("symlink");
     assert_resume_refused(home.path(), &repo);
 }
+
+#[test]
+fn privileged_command_appends_its_checkpoint_to_the_step_summary_and_it_detects_truncation() {
+    let (home, repo) = halted_project();
+    let summary = home.path().join("step_summary.md");
+    std::fs::write(&summary, "# earlier step\n").expect("write");
+    let out = autosd(home.path())
+        .current_dir(&repo)
+        .args(["resume", "--project", "p", "--force"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("audit checkpoint: size=3"), "{stdout}");
+    let text = std::fs::read_to_string(&summary).expect("summary");
+    assert!(
+        text.starts_with("# earlier step\n"),
+        "appended, not replaced: {text}"
+    );
+    assert!(
+        text.contains("### autosd audit checkpoint") && text.contains("autosd.checkpoint."),
+        "{text}"
+    );
+    // the step summary itself serves as the checkpoint file
+    autosd(home.path())
+        .args(["audit", "verify", "--checkpoint"])
+        .arg(&summary)
+        .assert()
+        .code(0);
+    let mut l = lines(home.path());
+    l.pop();
+    write_lines(home.path(), &l);
+    autosd(home.path()).args(["audit", "verify"]).assert().code(0);
+    autosd(home.path())
+        .args(["audit", "verify", "--checkpoint"])
+        .arg(&summary)
+        .assert()
+        .code(CHECKPOINT_MISMATCH);
+}

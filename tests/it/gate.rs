@@ -444,6 +444,25 @@ fn resume_with_force_proceeds_and_is_audited() {
         "{}",
         status.stdout
     );
+    assert!(
+        status.stdout.contains("the log still matches it"),
+        "{}",
+        status.stdout
+    );
+    // cutting the last record is caught against the last checkpoint
+    let log = site.audit_log();
+    let cut = log.trim_end().rfind('\n').expect("several lines") + 1;
+    fs::write(site.home().join("audit.log.jsonl"), &log[..cut]).expect("truncate");
+    let v = site
+        .expect(&["status", "--project", "shop", "--output", "json"], 0)
+        .json();
+    assert_eq!(v["audit"]["records"], 2);
+    assert_eq!(v["audit"]["last_checkpoint"]["log_matches"], false, "{v}");
+    assert!(
+        v["audit"]["last_checkpoint"]["check"]
+            .as_str()
+            .is_some_and(|c| c.contains("TRUNCATED"))
+    );
 }
 
 /// Runs `autosd ARGS` on a pseudo-terminal (util-linux `script`), typing `answer` once the
@@ -473,8 +492,12 @@ fn on_a_tty(site: &Site, args: &str, answer: &str) -> Option<Out> {
     std::thread::sleep(Duration::from_millis(700));
     std::io::Write::write_all(&mut stdin, answer.as_bytes()).expect("type the answer");
     drop(stdin);
-    let out = child.wait_with_output().expect("wait");
-    Some(finish(out))
+    let out = finish(child.wait_with_output().expect("wait"));
+    // A sandbox without pseudo-terminals cannot run this: `script` says so and fails.
+    if format!("{}{}", out.stdout, out.stderr).contains("pseudo-terminal") {
+        return None;
+    }
+    Some(out)
 }
 
 #[test]
@@ -489,7 +512,9 @@ fn on_a_tty_the_prompt_defaults_to_no_and_y_proceeds() {
     assert!(out.stdout.contains("Proceed? [y/N]"), "{}", out.stdout);
     assert!(out.stdout.contains("AUTOSD-CONFIRM-DECLINED"), "{}", out.stdout);
     assert!(site.halted(), "an empty answer is no");
-    let out = on_a_tty(&site, "resume --project shop", "y\n").expect("script");
+    let Some(out) = on_a_tty(&site, "resume --project shop", "y\n") else {
+        panic!("`script` worked once and then not");
+    };
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("project `shop` resumed"), "{}", out.stdout);
     assert!(!site.halted());
@@ -727,7 +752,13 @@ fn halt_set_through_the_git_store_stops_a_fresh_clone_elsewhere() {
         )
         .json();
     assert_eq!(v["halt"]["halted"], false);
-    ci.expect(&["resume", "--project", "shop", "--force"], 0);
+    // CI resumes with its own break-glass grant; the laptop sees both the resume and, from
+    // the shared audit log on the branch, which grant was used
+    let (gid, _) = ci.grant(&["--auto-deploy-prod", "--break-glass", "--expires-in-hours", "1"]);
+    ci.expect(
+        &["resume", "--project", "shop", "--force", "--preauth-grant", &gid],
+        0,
+    );
     let v = run(
         &laptop,
         with(&["status", "--project", "shop", "--output", "json"]),
@@ -735,6 +766,11 @@ fn halt_set_through_the_git_store_stops_a_fresh_clone_elsewhere() {
     )
     .json();
     assert_eq!(v["halt"]["halted"], false, "{v}");
+    assert!(
+        v["grants_from"].as_str().is_some_and(|f| f.contains("git")),
+        "{v}"
+    );
+    assert_eq!(v["grants"][0]["grant_id"], gid.as_str(), "{v}");
 }
 
 #[test]

@@ -47,7 +47,7 @@ fn two_clones_writing_at_once_lose_nothing() {
     let remote = bare_remote(dir.path());
     let laptop = GitStore::open(&dir.path().join("laptop"), &remote, "autosd-state").expect("open");
     let runner = GitStore::open(&dir.path().join("runner"), &remote, "autosd-state").expect("open");
-    const N: usize = 12;
+    const N: usize = 8;
     std::thread::scope(|s| {
         s.spawn(|| {
             for i in 0..N {
@@ -385,4 +385,51 @@ fn cli_corrupt_state_branch_is_a_clear_error() {
         err.contains("AUTOSD-STATE-CORRUPT") && err.contains("autosd-state"),
         "{err}"
     );
+}
+
+#[test]
+fn cli_audit_verify_and_show_read_the_shared_log_on_the_state_branch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let remote = bare_remote(dir.path());
+    let home = dir.path().join("home");
+    let repo = project(&home);
+    for reason in ["one", "two"] {
+        crate::common::autosd(&home)
+            .current_dir(&repo)
+            .args([
+                "halt",
+                "--project",
+                "p",
+                "--reason",
+                reason,
+                "--state",
+                "git",
+                "--state-remote",
+            ])
+            .arg(&remote)
+            .assert()
+            .code(0);
+    }
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("mkdir");
+    let out = crate::common::autosd(&elsewhere)
+        .args(["audit", "verify", "--output", "json", "--state-remote"])
+        .arg(&remote)
+        .assert()
+        .code(0);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["records"], 2);
+    let out = crate::common::autosd(&elsewhere)
+        .args(["audit", "show", "--output", "json", "--state-remote"])
+        .arg(&remote)
+        .assert()
+        .code(0);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).expect("json");
+    assert_eq!(doc["records"][1]["op"], "halt");
+    crate::common::autosd(&elsewhere)
+        .args(["audit", "verify", "--state-remote"])
+        .arg(dir.path().join("missing.git"))
+        .assert()
+        .code(i32::from(ErrorCode::StateUnreachable.exit_code()));
 }

@@ -388,3 +388,13 @@ fn halt_needs_no_grant_even_with_a_bad_one() {
     };
     assert_eq!(w.run(&req, false, &mut c), (Ok("acted"), 1));
 }
+
+#[test]
+fn debug_of_a_request_never_shows_the_grant() {
+    let req = deploy_prod(Some("autosd.grant.SECRET"));
+    let shown = format!("{req:?}");
+    assert!(
+        !shown.contains("SECRET") && shown.contains("[redacted]"),
+        "{shown}"
+    );
+}
