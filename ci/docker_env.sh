@@ -4,7 +4,7 @@
 # on its own socket, data-root, exec-root and pidfile under one temp dir, the test images,
 # and stopping that dockerd again. It never touches a system dockerd or /var/lib/docker.
 
-AUTOSD_PACKAGES=(docker.io busybox-static git hyperfine)
+AUTOSD_PACKAGES=(docker.io busybox-static git hyperfine iproute2)
 
 # Installs the Debian packages the tests need, only those missing; `apt-get update` at most once.
 autosd_install_packages() {
@@ -35,21 +35,48 @@ autosd_docker_cli() {
     if [ -x /usr/bin/docker ]; then echo /usr/bin/docker; else command -v docker; fi
 }
 
+# Several private dockerds may run on one machine at once (CI runs of different worktrees).
+# Each gets its own bridge and leaves iptables alone, so they never fight over docker0 or the
+# DOCKER chains; published ports still work through docker-proxy on 127.0.0.1. Falls back to
+# Docker's default bridge when iproute2 is missing or the bridge cannot be made.
+autosd_make_bridge() {
+    AUTOSD_BRIDGE=""
+    AUTOSD_NET_FLAGS=()
+    command -v ip >/dev/null || return 0
+    local n
+    for n in $(seq $(( $$ % 200 + 20 )) 250) $(seq 20 250); do
+        if ! ip -4 addr show 2>/dev/null | grep -q "inet 10\.213\.$n\."; then
+            local name="autosd$n"
+            if ip link add name "$name" type bridge 2>/dev/null; then
+                ip addr add "10.213.$n.1/24" dev "$name" && ip link set "$name" up || {
+                    ip link del "$name" 2>/dev/null
+                    return 0
+                }
+                AUTOSD_BRIDGE="$name"
+                AUTOSD_NET_FLAGS=(--bridge "$name" --iptables=false --ip-masq=false)
+                return 0
+            fi
+        fi
+    done
+}
+
 # Starts a private dockerd and exports DOCKER_HOST. Tries overlay2 first, then vfs (overlay on
 # overlay, as inside some containers, is refused by the kernel).
 autosd_start_dockerd() {
     AUTOSD_DOCKER_DIR="$(mktemp -d /tmp/autosd-dockerd.XXXXXX)"
     export AUTOSD_DOCKER_DIR
+    autosd_make_bridge
     local sock="$AUTOSD_DOCKER_DIR/docker.sock"
     local driver
     for driver in overlay2 vfs; do
-        echo "dockerd: starting (storage driver $driver) in $AUTOSD_DOCKER_DIR"
+        echo "dockerd: starting (storage driver $driver, bridge ${AUTOSD_BRIDGE:-docker0}) in $AUTOSD_DOCKER_DIR"
         dockerd \
             --host "unix://$sock" \
             --data-root "$AUTOSD_DOCKER_DIR/data" \
             --exec-root "$AUTOSD_DOCKER_DIR/exec" \
             --pidfile "$AUTOSD_DOCKER_DIR/docker.pid" \
             --storage-driver "$driver" \
+            "${AUTOSD_NET_FLAGS[@]}" \
             >"$AUTOSD_DOCKER_DIR/dockerd-$driver.log" 2>&1 &
         AUTOSD_DOCKERD_PID=$!
         export AUTOSD_DOCKERD_PID
@@ -65,15 +92,23 @@ autosd_start_dockerd() {
         done
         echo "dockerd: storage driver $driver did not come up; last log lines:" >&2
         tail -n 15 "$AUTOSD_DOCKER_DIR/dockerd-$driver.log" >&2 || true
-        autosd_stop_dockerd
+        autosd_stop_dockerd keep-bridge
         AUTOSD_DOCKER_DIR="$(mktemp -d /tmp/autosd-dockerd.XXXXXX)"
         sock="$AUTOSD_DOCKER_DIR/docker.sock"
     done
+    autosd_drop_bridge
     return 1
 }
 
-# Stops the private dockerd (SIGTERM, then SIGKILL after 20 s) and removes its directory.
-# Safe to call twice and when nothing was started.
+autosd_drop_bridge() {
+    if [ -n "${AUTOSD_BRIDGE:-}" ]; then
+        ip link del "$AUTOSD_BRIDGE" 2>/dev/null || true
+        AUTOSD_BRIDGE=""
+    fi
+}
+
+# Stops the private dockerd (SIGTERM, then SIGKILL after 20 s) and removes its directory and
+# bridge (`keep-bridge`: not the bridge). Safe to call twice and when nothing was started.
 autosd_stop_dockerd() {
     local pid="${AUTOSD_DOCKERD_PID:-}"
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -101,6 +136,9 @@ autosd_stop_dockerd() {
         # The data-root may hold overlay mounts until the daemon is gone.
         umount -R "$AUTOSD_DOCKER_DIR/data" 2>/dev/null || true
         rm -rf "$AUTOSD_DOCKER_DIR" 2>/dev/null || true
+    fi
+    if [ "${1:-}" != keep-bridge ]; then
+        autosd_drop_bridge
     fi
 }
 

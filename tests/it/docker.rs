@@ -58,13 +58,18 @@ pub fn docker_cli(host: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A free loopback port (bound, then released).
+/// A free loopback port for a release, below the kernel's and Docker's ephemeral ranges
+/// (32768 and up): a port taken from there could be handed to another test's candidate
+/// (published on an engine-chosen port) between a release's stop and its successor's start.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 500) * 20;
+    loop {
+        let port = (base + NEXT.fetch_add(1, Ordering::SeqCst) % 10_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// `GET /` on loopback: the body, or None when the request failed.
