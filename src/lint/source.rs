@@ -64,11 +64,14 @@ pub fn discover_repository(root: &Path, display_base: &str) -> Result<Vec<Target
 pub fn expand_paths(paths: &[PathBuf], cwd: &Path) -> Result<Vec<Target>, SourceError> {
     let mut out = Vec::new();
     for given in paths {
-        let abs = if given.is_absolute() {
+        let joined = if given.is_absolute() {
             given.clone()
         } else {
             cwd.join(given)
         };
+        // Canonical, so `..` segments cannot make an unrelated ancestor look like the
+        // repository that `uses: ./…` resolves against.
+        let abs = std::fs::canonicalize(&joined).unwrap_or(joined);
         let display = given.to_string_lossy().trim_end_matches('/').to_string();
         if abs.is_file() {
             let root = repo_root_of(&abs).unwrap_or_else(|| cwd.to_path_buf());
