@@ -251,10 +251,8 @@ fn verify_cmd(ctx: &Context, printer: &Printer, args: VerifyArgs) -> Result<()> 
     let at = |seq: u64| format!("audit log {path} fails verification at seq {seq}");
     if let Some(Finding::Tampered { seq, reason }) = &report.finding {
         return Err(
-            Error::new(ErrorCode::AuditTampered, format!("{}: {reason}", at(*seq))).hint(format!(
-                "records 1..{} verify; inspect seq {seq} and later",
-                seq - 1
-            )),
+            Error::new(ErrorCode::AuditTampered, format!("{}: {reason}", at(*seq)))
+                .hint(format!("{}; inspect seq {seq} and later", verified_prefix(*seq))),
         );
     }
     match (&report.anchor, &checkpoint) {
@@ -286,9 +284,8 @@ fn verify_cmd(ctx: &Context, printer: &Printer, args: VerifyArgs) -> Result<()> 
         return Err(Error::new(
             ErrorCode::AuditTornTail,
             format!(
-                "audit log {} ends in a half-written line ({bytes} bytes) where seq {seq} would be; records 1..{} verify",
-                path,
-                seq - 1
+                "audit log {path} ends in a half-written line ({bytes} bytes) where seq {seq} would be; {}",
+                verified_prefix(*seq)
             ),
         )
         .hint("a crash interrupted an append; the next audited command cuts the torn line and records that it did"));
@@ -299,4 +296,13 @@ fn verify_cmd(ctx: &Context, printer: &Printer, args: VerifyArgs) -> Result<()> 
         checkpoint,
     });
     Ok(())
+}
+
+/// "records 1..n verify" for the records before `seq`.
+fn verified_prefix(seq: u64) -> String {
+    match seq {
+        0 | 1 => "no record before it".to_string(),
+        2 => "record 1 verifies".to_string(),
+        _ => format!("records 1..{} verify", seq - 1),
+    }
 }
