@@ -1,6 +1,7 @@
 //! Audit benchmarks (`cargo bench --bench audit`): fsynced appends per second through the
 //! real append path, and `autosd audit verify` of a generated 1,000,000-record log, both
 //! through the library and as a whole `autosd` process. Targets: ≥ 500 appends/s, ≤ 3 s.
+#![allow(clippy::disallowed_methods)] // test and bench code drives processes, env and clocks directly
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
 use autosd::audit::AuditLog;

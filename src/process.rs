@@ -29,7 +29,9 @@ pub struct Cmd {
     args: Vec<Arg>,
     cwd: Option<PathBuf>,
     env: Vec<(String, String)>,
+    env_removed: Vec<String>,
     timeout: Duration,
+    timeout_is_error: bool,
 }
 
 impl Cmd {
@@ -39,7 +41,9 @@ impl Cmd {
             args: Vec::new(),
             cwd: None,
             env: Vec::new(),
+            env_removed: Vec::new(),
             timeout: Duration::from_secs(60),
+            timeout_is_error: true,
         }
     }
 
@@ -73,8 +77,21 @@ impl Cmd {
         self
     }
 
+    /// Keeps `key` of autosd's own environment from the child (e.g. a secret).
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env_removed.push(key.to_string());
+        self
+    }
+
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// A child killed at its timeout is a result (`code: None`, `timed_out`), not an error:
+    /// for user-configured commands whose failure is an observation.
+    pub fn timeout_as_failure(mut self) -> Self {
+        self.timeout_is_error = false;
         self
     }
 
@@ -99,6 +116,8 @@ pub struct Output {
     pub code: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// The child was killed at its timeout (only with [`Cmd::timeout_as_failure`]).
+    pub timed_out: bool,
 }
 
 impl Output {
@@ -128,6 +147,9 @@ pub fn run(cmd: &Cmd) -> Result<Output> {
     if let Some(dir) = &cmd.cwd {
         command.current_dir(dir);
     }
+    for k in &cmd.env_removed {
+        command.env_remove(k);
+    }
     for (k, v) in &cmd.env {
         command.env(k, v);
     }
@@ -142,11 +164,26 @@ pub fn run(cmd: &Cmd) -> Result<Output> {
     })?;
     let out = capture(child.stdout.take());
     let err = capture(child.stderr.take());
-    let code = wait_with_deadline(&mut child, cmd)?;
+    let (code, timed_out) = match wait_with_deadline(&mut child, cmd)? {
+        Waited::Exited(code) => (code, false),
+        Waited::TimedOut if !cmd.timeout_is_error => (None, true),
+        Waited::TimedOut => {
+            return Err(Error::new(
+                ErrorCode::Io,
+                format!("`{}` did not finish within {:?}", cmd.display(), cmd.timeout),
+            )
+            .hint("check the network and the remote, then try again"));
+        }
+    };
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
-    tracing::debug!(command = %cmd.display(), ?code, "exited");
-    Ok(Output { code, stdout, stderr })
+    tracing::debug!(command = %cmd.display(), ?code, timed_out, "exited");
+    Ok(Output {
+        code,
+        stdout,
+        stderr,
+        timed_out,
+    })
 }
 
 fn capture<R: Read + Send + 'static>(stream: Option<R>) -> thread::JoinHandle<Vec<u8>> {
@@ -162,20 +199,21 @@ fn capture<R: Read + Send + 'static>(stream: Option<R>) -> thread::JoinHandle<Ve
     })
 }
 
-fn wait_with_deadline(child: &mut Child, cmd: &Cmd) -> Result<Option<i32>> {
+enum Waited {
+    Exited(Option<i32>),
+    TimedOut,
+}
+
+fn wait_with_deadline(child: &mut Child, cmd: &Cmd) -> Result<Waited> {
     let deadline = Instant::now() + cmd.timeout;
     let mut pause = Duration::from_millis(1);
     loop {
         match child.try_wait() {
-            Ok(Some(status)) => return Ok(status.code()),
+            Ok(Some(status)) => return Ok(Waited::Exited(status.code())),
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(Error::new(
-                    ErrorCode::Io,
-                    format!("`{}` did not finish within {:?}", cmd.display(), cmd.timeout),
-                )
-                .hint("check the network and the remote, then try again"));
+                return Ok(Waited::TimedOut);
             }
             Ok(None) => {
                 thread::sleep(pause);

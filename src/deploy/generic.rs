@@ -13,9 +13,8 @@ use crate::deploy::target::{
     self, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
 };
 use crate::error::{Error, ErrorCode, Result};
-use std::io::Read;
+use crate::process::{self, Cmd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Variables never passed on to configured commands: they are autosd's secrets.
@@ -67,8 +66,8 @@ impl CommandRun {
     }
 }
 
-/// Runs `argv` without a shell, stdin closed, with `vars` added to the environment, killing
-/// it after `timeout`. Output beyond 64 KiB per stream is dropped.
+/// Runs `argv` through `process` (no shell, stdin closed), with `vars` added to the
+/// environment and autosd's secrets withheld, killing it after `timeout`.
 pub fn run_argv(
     argv: &[String],
     workdir: &Path,
@@ -78,55 +77,25 @@ pub fn run_argv(
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| Error::new(ErrorCode::TargetSettingsInvalid, "an empty command"))?;
-    let mut cmd = Command::new(program);
-    cmd.args(args)
+    let mut cmd = Cmd::new(program)
+        .args(args)
         .current_dir(workdir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .timeout(timeout)
+        .timeout_as_failure();
     for name in WITHHELD {
-        cmd.env_remove(name);
+        cmd = cmd.env_remove(name);
     }
     for (k, v) in vars {
-        cmd.env(k, v);
+        cmd = cmd.env(k, v);
     }
-    let mut child = cmd.spawn().map_err(|e| {
-        Error::new(ErrorCode::TargetFailed, format!("cannot run `{program}`: {e}"))
+    let out = process::run(&cmd).map_err(|e| {
+        Error::new(ErrorCode::TargetFailed, e.message)
             .hint("commands are argv arrays run from the repository root, without a shell")
     })?;
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(r) = r {
-                let _ = r.take(64 << 10).read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = drain(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status.code(),
-            Ok(None) if start.elapsed() >= timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => {
-                return Err(Error::new(
-                    ErrorCode::TargetFailed,
-                    format!("waiting for `{program}`: {e}"),
-                ));
-            }
-        }
-    };
     Ok(CommandRun {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        status: out.code,
+        stdout: out.stdout_str(),
+        stderr: out.stderr_str(),
     })
 }
 

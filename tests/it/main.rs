@@ -1,4 +1,5 @@
 //! The one integration-test binary: black-box tests of the built `autosd`.
+#![allow(clippy::disallowed_methods)] // test and bench code drives processes, env and clocks directly
 mod action_act;
 mod audit;
 mod common;
