@@ -9,6 +9,7 @@ use crate::deploy::ledger::Ledger;
 use crate::deploy::settings::TargetKind;
 use crate::deploy::target::{LockHolder, Outcome, Phase, Progress};
 use crate::error::{Error, Result};
+use crate::github::{self, ReleaseInfo};
 use crate::ops::release::{self, DryRun, ReleaseArgs, Released};
 use crate::output::{Printer, Render, table};
 use clap::{Args, Subcommand, ValueEnum};
@@ -49,6 +50,9 @@ pub struct GateFlags {
     /// How long to wait for another operation's deploy lock before failing
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub lock_wait: Duration,
+    /// Do not open a GitHub deployment for this release (in GitHub Actions with a token)
+    #[arg(long)]
+    pub no_github_deployment: bool,
     #[command(flatten)]
     pub state: StateArgs,
 }
@@ -349,8 +353,35 @@ fn run_release(ctx: &Context, printer: &Printer, args: ReleaseArgs<'_>, flags: &
         printer.print(&DryRunReport(plan?));
         return Ok(());
     }
-    let (released, error) = release::run(&session, &mut TtyConfirm { printer }, &args, &mut progress);
+    let environment = session.config.environment(args.env)?;
+    let deployment = ReleaseInfo {
+        project: args.project.to_string(),
+        environment: args.env.to_string(),
+        production: environment.production,
+        description: describe(&args.op),
+        environment_url: environment.url.clone(),
+        payload: json!({ "target": args.kind.as_str() }),
+    };
+    // The GitHub deployment wraps the whole operation; its outcome is kept even when
+    // recording the verdict on GitHub fails afterwards.
+    let mut outcome = None;
+    let tracked = github::track_release(
+        &ctx.env,
+        !flags.no_github_deployment,
+        &deployment,
+        || {
+            let ran = release::run(&session, &mut TtyConfirm { printer }, &args, &mut progress);
+            let healthy = ran.1.is_none();
+            outcome = Some(ran);
+            Ok(healthy)
+        },
+        |healthy| *healthy,
+    );
     progress.close();
+    let (released, mut error) = outcome.unwrap_or((None, None));
+    if let Err(e) = tracked {
+        error.get_or_insert(e);
+    }
     let checkpoint = finish(ctx, printer).map(|c| c.human());
     match released {
         Some(released) => {
@@ -369,6 +400,16 @@ fn run_release(ctx: &Context, printer: &Printer, args: ReleaseArgs<'_>, flags: &
         }
     }
     error.map_or(Ok(()), Err)
+}
+
+/// The GitHub deployment's description of an operation.
+fn describe(op: &Operation) -> String {
+    match op {
+        Operation::Deploy { image } => format!("autosd deploy {image}"),
+        Operation::Rollback { to: Some(id) } => format!("autosd rollback to {id}"),
+        Operation::Rollback { to: None } => "autosd rollback to the last known-good release".into(),
+        Operation::Promote { from_env } => format!("autosd promote from {from_env}"),
+    }
 }
 
 pub fn deploy(ctx: &Context, printer: &Printer, args: DeployArgs) -> Result<()> {

@@ -47,6 +47,8 @@ pub struct Environment {
     pub require_grant: bool,
     /// Whether `require_grant` was written in the file (rather than defaulted).
     pub require_grant_explicit: bool,
+    /// The environment's public URL (`url:`), reported as a GitHub deployment's environment_url.
+    pub url: Option<String>,
     pub target: TargetSettings,
     pub line: u64,
 }
@@ -302,6 +304,7 @@ fn default_environment(name: &str, line: u64) -> Environment {
         production,
         require_grant: production,
         require_grant_explicit: false,
+        url: None,
         target: TargetSettings {
             line,
             ..TargetSettings::default()
@@ -331,6 +334,15 @@ fn environment(name: &str, line: u64, raw: RawEnvironment) -> std::result::Resul
         Some(r) => r.value || production,
         None => production,
     };
+    let url = raw.url.map(|u| {
+        if !(u.value.starts_with("https://") || u.value.starts_with("http://")) {
+            problems.push(Problem {
+                line: line_of(&u),
+                message: format!("environment `{name}`: url `{}` is not an http(s) URL", u.value),
+            });
+        }
+        u.value
+    });
     let target = match raw.target {
         Some(t) => TargetSettings {
             line: line_of(&t),
@@ -349,6 +361,7 @@ fn environment(name: &str, line: u64, raw: RawEnvironment) -> std::result::Resul
         production,
         require_grant,
         require_grant_explicit: raw.require_grant.is_some(),
+        url,
         target,
         line,
     })

@@ -28,6 +28,9 @@ pub struct RawEnvironment {
     pub production: Option<Spanned<bool>>,
     #[serde(default)]
     pub require_grant: Option<Spanned<bool>>,
+    /// Where the environment is reachable, shown on GitHub's Environments page.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
     /// Kept open on purpose: each target kind validates its own settings (deploy issue).
     #[serde(default)]
     pub target: Option<Spanned<BTreeMap<String, serde_json::Value>>>,

@@ -5,10 +5,12 @@ use crate::common::autosd;
 use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use crate::generic::{Platform, fixture};
 use assert_cmd::Command;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, ResponseTemplate};
 
 const EXIT_PREAUTH_REQUIRED: i32 = 10;
 const EXIT_PREAUTH_INVALID: i32 = 11;
@@ -629,5 +631,61 @@ fn docker_engine_unreachable_is_a_clear_error() {
         out.stderr.contains("AUTOSD-DOCKER-UNREACHABLE") && out.stderr.contains("/nonexistent/docker.sock"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn generic_deploy_in_github_actions_opens_a_github_deployment() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(wiremock::MockServer::start());
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/shop/deployments"))
+            .and(header("authorization", "Bearer ghs_DEPLOYTOKEN0123456789"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 77})))
+            .expect(1)
+            .mount(&server),
+    );
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/shop/deployments/77/statuses"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+            .expect(2)
+            .mount(&server),
+    );
+    let site = Site::generic();
+    let uri = server.uri();
+    let env = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_TOKEN", "ghs_DEPLOYTOKEN0123456789"),
+        ("GITHUB_API_URL", uri.as_str()),
+        ("GITHUB_REPOSITORY", "octo/shop"),
+        ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+    ];
+    let out = site.expect_with(&deploy_args("staging", "shop@sha256:aaa"), &env, 0);
+    assert!(!out.stdout.contains("DEPLOYTOKEN") && !out.stderr.contains("DEPLOYTOKEN"));
+    let requests = rt.block_on(server.received_requests()).unwrap_or_default();
+    let bodies: Vec<Value> = requests
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("json body"))
+        .collect();
+    assert_eq!(bodies[0]["environment"], "staging", "{bodies:?}");
+    assert_eq!(
+        bodies[0]["ref"], "0123456789abcdef0123456789abcdef01234567",
+        "{bodies:?}"
+    );
+    assert_eq!(bodies[1]["state"], "in_progress", "{bodies:?}");
+    assert_eq!(bodies[2]["state"], "success", "{bodies:?}");
+
+    // Opted out: the same deploy sends nothing (the mock's expected counts would fail).
+    let mut args = deploy_args("staging", "shop@sha256:bbb");
+    args.push("--no-github-deployment");
+    site.expect_with(&args, &env, 0);
+    assert_eq!(
+        rt.block_on(server.received_requests()).unwrap_or_default().len(),
+        3
     );
 }
