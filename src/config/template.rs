@@ -50,6 +50,16 @@ environments:
 # `--state git --state-remote URL` on the command line overrides this section.
 state:
   backend: local
+
+# `autosd patch` (mechanical fixes on a new branch; docs/patch.md). All keys are optional.
+#   check:        the project's check, run on the fixed tree before committing: the
+#                 program then its arguments, no shell (e.g. [ci/run_ci.sh, lint]).
+#   timeout_secs: how long the check may run (default 600).
+#   remote:       the git remote `patch --auto-push` pushes to (default origin).
+#   labels:       labels of the pull request it opens in GitHub Actions.
+patch:
+  remote: origin
+  labels: []
 "#
     )
 }
