@@ -239,7 +239,15 @@ pub fn run(ctx: &Context, printer: &Printer, args: PatchArgs) -> Result<()> {
             ("commit", report.commit.as_deref().unwrap_or("")),
         ],
     )?;
-    if let Some(url) = open_pull_request(ctx, config, &report, &default_branch, checkpoint.as_ref())? {
+    let opened =
+        open_pull_request(ctx, config, &report, &default_branch, checkpoint.as_ref()).map_err(|e| {
+            e.hint(format!(
+                "the branch {} (commit {}) was pushed and audited; only the pull request is missing",
+                patch.branch,
+                report.commit.as_deref().unwrap_or("?")
+            ))
+        })?;
+    if let Some(url) = opened {
         set_outputs(ctx, &[("pull-request-url", &url)])?;
         report.pull_request_url = Some(url);
     }

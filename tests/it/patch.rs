@@ -737,7 +737,9 @@ fn pull_request_refusals_name_the_permission() {
             code,
         );
         assert!(
-            out.stderr.contains("pull-requests: write") && !out.stderr.contains(TOKEN),
+            out.stderr.contains("pull-requests: write")
+                && out.stderr.contains("was pushed and audited")
+                && !out.stderr.contains(TOKEN),
             "{status}: {}",
             out.stderr
         );
