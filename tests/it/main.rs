@@ -1,14 +1,14 @@
 //! The one integration-test binary: black-box tests of the built `autosd`.
-mod action_act;
 mod audit;
 mod common;
-mod docker;
 mod factory;
+mod github_api;
+mod action_act;
+mod lint;
 mod forgery;
+mod docker;
 mod gate;
 mod generic;
-mod github_api;
-mod lint;
 mod patch;
 mod preauth;
 mod release;
