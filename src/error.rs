@@ -93,6 +93,10 @@ error_codes! {
     PromoteRefused = ("AUTOSD-PROMOTE-REFUSED", 48, User, "The source environment has no healthy release to promote, or its latest release failed."),
     TargetFailed = ("AUTOSD-TARGET-FAILED", 49, Environment, "The target engine or a configured target command failed during the operation."),
     RollbackFailed = ("AUTOSD-ROLLBACK-FAILED", 50, Environment, "The rollback release failed its health gate; the release serving before is serving again."),
+    PatchChecksFailed = ("AUTOSD-PATCH-CHECKS-FAILED", 100, User, "patch: the checks failed on the fixed tree (a new lint finding, or the configured check command failed or timed out); nothing was committed."),
+    PatchPushRejected = ("AUTOSD-PATCH-PUSH-REJECTED", 101, Environment, "patch: the remote rejected the push of the patch branch; nothing was force-pushed and the branch stays local."),
+    PatchGit = ("AUTOSD-PATCH-GIT", 102, Environment, "patch: git failed (not a repository, no commit yet, or a worktree, commit or remote command failed)."),
+    PatchBranchRefused = ("AUTOSD-PATCH-BRANCH-REFUSED", 103, User, "patch: the branch name is not valid, is the remote's default branch, or already exists locally or on the remote."),
     Internal = ("AUTOSD-INTERNAL", 70, Bug, "autosd hit a bug; please report it with autosd.log."),
 }
 

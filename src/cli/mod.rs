@@ -5,6 +5,7 @@ mod ci;
 mod confirm;
 mod factory;
 mod logging;
+mod patch;
 mod policy;
 mod preauth;
 mod project;
@@ -80,6 +81,8 @@ pub enum Command {
     Releases(release::ReleasesArgs),
     /// Show or break the per-environment deploy lock
     Lock(release::LockArgs),
+    /// Apply the mechanical fixes (lint --fix) on a new branch; --auto-push pushes it (gated)
+    Patch(patch::PatchArgs),
 }
 
 /// Entry point for `main`: every exit code comes from here.
@@ -108,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Promote(args) => release::promote(&ctx, &printer, args),
         Command::Releases(args) => release::releases(&ctx, &printer, args),
         Command::Lock(args) => release::lock(&ctx, &printer, args),
+        Command::Patch(args) => patch::run(&ctx, &printer, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,7 +8,7 @@ mod template;
 pub use template::template;
 
 use crate::error::{Error, ErrorCode, Result};
-use raw::{RawConfig, RawEnvironment, RawState};
+use raw::{RawConfig, RawEnvironment, RawPatch, RawState};
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,34 @@ pub struct ProjectConfig {
     /// In file order; names are unique.
     pub environments: Vec<Environment>,
     pub state: StateSettings,
+    pub patch: PatchSettings,
+}
+
+/// The `patch:` section: the check `autosd patch` runs on its fixes before committing,
+/// the remote it pushes to, and the labels of the pull request it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatchSettings {
+    /// argv of the project's check, run in the patched worktree (no shell); `None`: lint only.
+    pub check: Option<Vec<String>>,
+    pub timeout_secs: u64,
+    /// The git remote (a name in the repository) the branch is pushed to.
+    pub remote: String,
+    pub labels: Vec<String>,
+}
+
+/// Default and ceiling of `patch.timeout_secs`.
+pub const DEFAULT_PATCH_TIMEOUT_SECS: u64 = 600;
+pub const MAX_PATCH_TIMEOUT_SECS: u64 = 6 * 3600;
+
+impl Default for PatchSettings {
+    fn default() -> Self {
+        PatchSettings {
+            check: None,
+            timeout_secs: DEFAULT_PATCH_TIMEOUT_SECS,
+            remote: "origin".to_string(),
+            labels: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -273,6 +301,17 @@ fn validate(raw: RawConfig, path: &Path, root: &Path) -> std::result::Result<Pro
         },
     };
 
+    let patch = match raw.patch {
+        None => PatchSettings::default(),
+        Some(p) => match patch_settings(p.value) {
+            Ok(p) => p,
+            Err(p) => {
+                problems_push(&mut problem, p);
+                PatchSettings::default()
+            }
+        },
+    };
+
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -282,6 +321,7 @@ fn validate(raw: RawConfig, path: &Path, root: &Path) -> std::result::Result<Pro
         project: raw.project.value,
         environments,
         state,
+        patch,
     })
 }
 
@@ -422,6 +462,66 @@ fn state(raw: RawState) -> std::result::Result<StateSettings, Vec<Problem>> {
     };
     if problems.is_empty() {
         Ok(result)
+    } else {
+        Err(problems)
+    }
+}
+
+fn patch_settings(raw: RawPatch) -> std::result::Result<PatchSettings, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut out = PatchSettings::default();
+    if let Some(check) = raw.check {
+        if check.value.is_empty() || check.value[0].trim().is_empty() {
+            problems.push(Problem {
+                line: line_of(&check),
+                message: "`patch.check` must be a non-empty list: the program, then its arguments \
+                          (no shell; write [sh, -c, \"...\"] for one)"
+                    .into(),
+            });
+        } else {
+            out.check = Some(check.value);
+        }
+    }
+    if let Some(t) = raw.timeout_secs {
+        if t.value == 0 || t.value > MAX_PATCH_TIMEOUT_SECS {
+            problems.push(Problem {
+                line: line_of(&t),
+                message: format!("`patch.timeout_secs` must be between 1 and {MAX_PATCH_TIMEOUT_SECS}"),
+            });
+        } else {
+            out.timeout_secs = t.value;
+        }
+    }
+    if let Some(r) = raw.remote {
+        let ok = !r.value.is_empty()
+            && !r.value.starts_with('-')
+            && r.value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            out.remote = r.value;
+        } else {
+            problems.push(Problem {
+                line: line_of(&r),
+                message: format!(
+                    "`patch.remote` `{}` is not a git remote name (letters, digits, `-`, `_`, `.`)",
+                    r.value
+                ),
+            });
+        }
+    }
+    if let Some(labels) = raw.labels {
+        if labels.value.iter().any(|l| l.trim().is_empty() || l.len() > 50) {
+            problems.push(Problem {
+                line: line_of(&labels),
+                message: "`patch.labels` entries must be non-empty and at most 50 characters".into(),
+            });
+        } else {
+            out.labels = labels.value;
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
     } else {
         Err(problems)
     }

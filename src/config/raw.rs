@@ -15,6 +15,22 @@ pub struct RawConfig {
     pub environments: Option<Spanned<RawEnvironments>>,
     #[serde(default)]
     pub state: Option<Spanned<RawState>>,
+    #[serde(default)]
+    pub patch: Option<Spanned<RawPatch>>,
+}
+
+/// `patch:`: how `autosd patch` checks and publishes its fixes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPatch {
+    #[serde(default)]
+    pub check: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    pub timeout_secs: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub remote: Option<Spanned<String>>,
+    #[serde(default)]
+    pub labels: Option<Spanned<Vec<String>>>,
 }
 
 /// Environments in file order (the order `policy show` and `status` print them in).

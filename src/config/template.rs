@@ -23,9 +23,9 @@ project: {project}
 #                  Default: true for `prod` and `production`, false otherwise.
 #   require_grant: true makes every privileged action in a non-production environment
 #                  require a grant too. Production always requires one (it cannot be false).
-#                  `require_grant: true` on any environment also makes the operations
-#                  without an environment need a grant: `patch --auto-push`, and
-#                  `autosd resume` (a break-glass one). Default: false (true in production).
+#                  `require_grant: true` on any environment also makes `autosd resume`
+#                  need a (break-glass) grant. `patch --auto-push` always needs one.
+#                  Default: false (true in production).
 #   target:        how to deploy to this environment; the keys depend on the target kind
 #                  and are documented with the targets.
 environments:
@@ -50,6 +50,16 @@ environments:
 # `--state git --state-remote URL` on the command line overrides this section.
 state:
   backend: local
+
+# `autosd patch` (mechanical fixes on a new branch; docs/patch.md). All keys are optional.
+#   check:        the project's check, run on the fixed tree before committing: the
+#                 program then its arguments, no shell (e.g. [ci/run_ci.sh, lint]).
+#   timeout_secs: how long the check may run (default 600).
+#   remote:       the git remote `patch --auto-push` pushes to (default origin).
+#   labels:       labels of the pull request it opens in GitHub Actions.
+patch:
+  remote: origin
+  labels: []
 "#
     )
 }

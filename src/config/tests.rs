@@ -41,6 +41,31 @@ fn documented_example_parses() {
             branch: "autosd-state".into()
         }
     );
+    assert_eq!(
+        config.patch,
+        PatchSettings {
+            check: Some(vec!["ci/run_ci.sh".into(), "lint".into()]),
+            timeout_secs: 900,
+            remote: "origin".into(),
+            labels: vec!["autosd".into(), "dependencies".into()],
+        }
+    );
+}
+
+#[test]
+fn patch_section_defaults_and_problems() {
+    let config = parse_str("version: 1\nproject: p\n").expect("valid");
+    assert_eq!(config.patch, PatchSettings::default());
+    assert_eq!(config.patch.timeout_secs, DEFAULT_PATCH_TIMEOUT_SECS);
+    let err = parse_str(
+        "version: 1\nproject: p\npatch:\n  check: []\n  timeout_secs: 0\n  remote: -x\n  labels: [\"\"]\n",
+    )
+    .expect_err("invalid");
+    for line in [":4:", ":5:", ":6:", ":7:"] {
+        assert!(err.message.contains(line), "{line}: {}", err.message);
+    }
+    let err = parse_str("version: 1\nproject: p\npatch:\n  checks: [make]\n").expect_err("typo");
+    assert!(err.message.contains("checks"), "{}", err.message);
 }
 
 #[test]

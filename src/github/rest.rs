@@ -68,6 +68,36 @@ impl std::fmt::Display for RepoSlug {
     }
 }
 
+/// The permission every pull-request call needs.
+pub const PULL_REQUESTS_WRITE: &str = "pull-requests: write";
+
+/// A pull request to open: `head` is the pushed branch, `base` the branch it targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPullRequest {
+    pub title: String,
+    pub head: String,
+    pub base: String,
+    pub body: String,
+}
+
+/// A 422 on a pull request is most often the Actions token being refused (the repository
+/// does not let GitHub Actions create pull requests) or a pull request that already exists:
+/// say so, and name the permission, instead of the generic SHA/ref hint.
+fn pull_request_error(mut e: Error) -> Error {
+    if e.code == ErrorCode::GithubRejected && e.message.contains("(422") {
+        e.message.push_str(&format!(
+            "; the token needs `{PULL_REQUESTS_WRITE}`, the repository must allow GitHub Actions \
+             to create pull requests, and no open pull request may exist for the branch"
+        ));
+        e.hints = vec![
+            format!("add `permissions: {{ {PULL_REQUESTS_WRITE}, contents: write }}` to the job"),
+            "Settings → Actions → General → \"Allow GitHub Actions to create and approve pull requests\""
+                .to_string(),
+        ];
+    }
+    e
+}
+
 /// States of a commit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -268,6 +298,50 @@ impl GithubClient {
         )
         .await
         .map(drop)
+    }
+
+    /// `POST /repos/{repo}/pulls`; returns the pull request's number and `html_url`.
+    /// Needs `pull-requests: write` (and, for the Actions token, the repository setting that
+    /// lets GitHub Actions create pull requests).
+    pub async fn create_pull_request(&self, repo: &RepoSlug, pr: &NewPullRequest) -> Result<(u64, String)> {
+        let body = json!({
+            "title": pr.title,
+            "head": pr.head,
+            "base": pr.base,
+            "body": pr.body,
+            "maintainer_can_modify": true,
+        });
+        let what = format!(
+            "open a pull request from `{}` into `{}` of {repo}",
+            pr.head, pr.base
+        );
+        let reply = self
+            .post(&format!("/repos/{repo}/pulls"), &body, &what, PULL_REQUESTS_WRITE)
+            .await
+            .map_err(pull_request_error)?;
+        let number = reply.get("number").and_then(Value::as_u64);
+        let url = reply.get("html_url").and_then(Value::as_str);
+        match (number, url) {
+            (Some(n), Some(u)) => Ok((n, u.to_string())),
+            _ => Err(Error::new(
+                ErrorCode::GithubUnavailable,
+                format!("GitHub answered the request to {what} without a number and URL"),
+            )),
+        }
+    }
+
+    /// `POST /repos/{repo}/issues/{number}/labels`. Needs `pull-requests: write`.
+    pub async fn add_labels(&self, repo: &RepoSlug, number: u64, labels: &[String]) -> Result<()> {
+        let what = format!("label pull request #{number} of {repo}");
+        self.post(
+            &format!("/repos/{repo}/issues/{number}/labels"),
+            &json!({ "labels": labels }),
+            &what,
+            PULL_REQUESTS_WRITE,
+        )
+        .await
+        .map(drop)
+        .map_err(pull_request_error)
     }
 
     /// POSTs `body`, retrying 5xx answers and transport failures; maps the rest to errors.

@@ -11,8 +11,19 @@ pub struct FixedFile {
     pub fixed: String,
     /// Titles of the fixes applied, one per fix, in source order.
     pub applied: Vec<String>,
+    /// The same fixes with the rule and line of their finding (for commit messages).
+    pub fixes: Vec<AppliedFix>,
     /// Fixes dropped because their edits overlapped one already taken.
     pub skipped: usize,
+}
+
+/// One fix taken: which rule's finding it came from, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedFix {
+    pub rule: &'static str,
+    /// 1-based line of the finding in the original text.
+    pub line: u32,
+    pub title: String,
 }
 
 /// Applies every fix of the findings at or above `min` in `report`. `None` when there is
@@ -25,18 +36,19 @@ pub fn fix_report(report: &FileReport, min: Severity) -> Option<FixedFile> {
         .findings
         .iter()
         .filter(|f| f.severity >= min)
-        .filter_map(|f| f.fix.as_ref())
-        .filter(|fix| !fix.edits.is_empty())
+        .filter_map(|f| f.fix.as_ref().map(|fix| (f, fix)))
+        .filter(|(_, fix)| !fix.edits.is_empty())
         .collect();
     if fixes.is_empty() {
         return None;
     }
-    fixes.sort_by_key(|fix| fix.edits.iter().map(|e| e.start).min());
+    fixes.sort_by_key(|(_, fix)| fix.edits.iter().map(|e| e.start).min());
     let source = &report.file.source;
     let mut taken: Vec<Edit> = Vec::new();
     let mut applied = Vec::new();
+    let mut details = Vec::new();
     let mut skipped = 0;
-    for fix in fixes {
+    for (finding, fix) in fixes {
         let valid = fix.edits.iter().all(|e| {
             e.start <= e.end
                 && e.end <= source.len()
@@ -50,6 +62,11 @@ pub fn fix_report(report: &FileReport, min: Severity) -> Option<FixedFile> {
         }
         taken.extend(fix.edits.iter().cloned());
         applied.push(fix.title.clone());
+        details.push(AppliedFix {
+            rule: finding.rule,
+            line: finding.span.start.line,
+            title: fix.title.clone(),
+        });
     }
     let fixed = apply_edits(source, &mut taken);
     if fixed == *source {
@@ -60,6 +77,7 @@ pub fn fix_report(report: &FileReport, min: Severity) -> Option<FixedFile> {
         original: source.clone(),
         fixed,
         applied,
+        fixes: details,
         skipped,
     })
 }

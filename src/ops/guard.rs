@@ -153,6 +153,17 @@ type Refusal = Box<(Error, Option<VerifiedGrant>)>;
 impl<'d> Guard<'d> {
     /// Runs `act` if and only if every check passes, recording the decision either way.
     pub fn run<T>(&mut self, req: &Privileged<'_>, act: impl FnOnce(&Granted<'d>) -> Result<T>) -> Result<T> {
+        self.run_with_detail(req, act, |_| "done".to_string())
+    }
+
+    /// As [`Guard::run`], with the outcome record's detail taken from the act's result
+    /// (`patch` records the commit it pushed there).
+    pub fn run_with_detail<T>(
+        &mut self,
+        req: &Privileged<'_>,
+        act: impl FnOnce(&Granted<'d>) -> Result<T>,
+        detail: impl FnOnce(&T) -> String,
+    ) -> Result<T> {
         let mut rec = GateRecord {
             phase: Phase::Denied,
             op: req.op,
@@ -198,9 +209,9 @@ impl<'d> Guard<'d> {
         rec.phase = Phase::Outcome;
         rec.duration_ms = Some((self.elapsed_ms)().saturating_sub(started));
         match &result {
-            Ok(_) => {
+            Ok(value) => {
                 rec.error = None;
-                rec.detail = "done".to_string();
+                rec.detail = detail(value);
             }
             Err(e) => {
                 rec.error = Some(e.code);

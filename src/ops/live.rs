@@ -67,6 +67,17 @@ impl ProjectSession {
         confirm: &mut dyn Confirm,
         act: impl FnOnce(&Granted<'_>) -> Result<T>,
     ) -> Result<T> {
+        self.run_with_detail(req, confirm, act, |_| "done".to_string())
+    }
+
+    /// As [`ProjectSession::run`], with the outcome record's detail built from the result.
+    pub fn run_with_detail<T>(
+        &self,
+        req: &Privileged<'_>,
+        confirm: &mut dyn Confirm,
+        act: impl FnOnce(&Granted<'_>) -> Result<T>,
+        detail: impl FnOnce(&T) -> String,
+    ) -> Result<T> {
         let start = Instant::now();
         let clock = || self.ctx.now_unix();
         let elapsed = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -83,7 +94,7 @@ impl ProjectSession {
             clock: &clock,
             elapsed_ms: &elapsed,
         };
-        guard.run(req, act)
+        guard.run_with_detail(req, act, detail)
     }
 
     /// Sets the kill switch. Needs no grant and no confirmation, and is not stopped by an

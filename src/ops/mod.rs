@@ -3,4 +3,5 @@
 pub mod guard;
 pub mod halt;
 pub mod live;
+pub mod patch;
 pub mod release;

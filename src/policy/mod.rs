@@ -146,6 +146,11 @@ pub fn requirements(config: &ProjectConfig, req: &Request<'_>) -> Result<Require
     let env = resolve_env(config, req)?;
     let (grant_required, reason) = match (req.op, env) {
         (Operation::Halt, _) => (false, "halting never needs a grant".to_string()),
+        // Pushing to the repository is autonomy by definition: a human pushes with git.
+        (Operation::Patch, _) => (
+            true,
+            "patch --auto-push always needs a grant with auto_push".to_string(),
+        ),
         (_, Some(e)) if e.production => (
             true,
             format!("`{}` is production: production always requires a grant", e.name),

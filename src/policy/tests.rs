@@ -155,7 +155,7 @@ fn decision_table() {
         (HealWithRollback, Some("prod"), G::Healer, true, Some(Halted)),
         (Heal, Some("nowhere"), G::Healer, false, Some(EnvInvalid)),
         // patch --auto-push: auto_push, not tied to an environment
-        (Patch, None, G::None, false, OK),
+        (Patch, None, G::None, false, Some(PreauthRequired)),
         (Patch, None, G::Push, false, OK),
         (Patch, None, G::ProdRollback, false, Some(PreauthInvalid)),
         (Patch, None, G::Push, true, Some(Halted)),
@@ -298,7 +298,7 @@ fn oracle(op: Operation, env: Option<&str>, g: G, halted: bool) -> Option<ErrorC
     }
     let grant = claims(g);
     match &grant {
-        None if production => return Some(PreauthRequired),
+        None if production || op == Patch => return Some(PreauthRequired),
         None => {}
         Some(c) => {
             let in_envs = |list: &[String]| env.is_some_and(|e| list.iter().any(|x| x == e));

@@ -11,6 +11,7 @@ mod generic;
 mod github_api;
 mod lint;
 mod lint_security;
+mod patch;
 mod preauth;
 mod release;
 mod store;

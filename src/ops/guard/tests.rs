@@ -398,3 +398,35 @@ fn debug_of_a_request_never_shows_the_grant() {
         "{shown}"
     );
 }
+
+#[test]
+fn outcome_detail_comes_from_the_act_result() {
+    let w = World::new();
+    let mut c = confirm(&w.clock, true);
+    let clock = || w.clock.get();
+    let elapsed = || 0;
+    let mut guard = Guard {
+        config: &w.config,
+        grants: &w.grants,
+        halts: &w.halt,
+        audit: &w.audit,
+        confirm: &mut c,
+        interactive: false,
+        clock: &clock,
+        elapsed_ms: &elapsed,
+    };
+    let req = Privileged {
+        env: Some("dev"),
+        ..Privileged::new(Operation::Deploy)
+    };
+    let sha = guard
+        .run_with_detail(&req, |_| Ok("abc123".to_string()), |sha| format!("pushed {sha}"))
+        .expect("allowed");
+    assert_eq!(sha, "abc123");
+    let records = w.audit.records.borrow();
+    let outcome = records.last().expect("outcome");
+    assert_eq!(
+        (outcome.phase, outcome.detail.as_str()),
+        (Phase::Outcome, "pushed abc123")
+    );
+}
