@@ -353,13 +353,15 @@ fn run_release(ctx: &Context, printer: &Printer, args: ReleaseArgs<'_>, flags: &
         printer.print(&DryRunReport(plan?));
         return Ok(());
     }
-    let environment = session.config.environment(args.env)?;
+    // An unknown environment is the gate's to refuse (with the operation's own code), and
+    // no GitHub deployment is opened for it.
+    let environment = session.config.environment(args.env).ok();
     let deployment = ReleaseInfo {
         project: args.project.to_string(),
         environment: args.env.to_string(),
-        production: environment.production,
+        production: environment.is_some_and(|e| e.production),
         description: describe(&args.op),
-        environment_url: environment.url.clone(),
+        environment_url: environment.and_then(|e| e.url.clone()),
         payload: json!({ "target": args.kind.as_str() }),
     };
     // The GitHub deployment wraps the whole operation; its outcome is kept even when
@@ -367,7 +369,7 @@ fn run_release(ctx: &Context, printer: &Printer, args: ReleaseArgs<'_>, flags: &
     let mut outcome = None;
     let tracked = github::track_release(
         &ctx.env,
-        !flags.no_github_deployment,
+        !flags.no_github_deployment && environment.is_some(),
         &deployment,
         || {
             let ran = release::run(&session, &mut TtyConfirm { printer }, &args, &mut progress);
