@@ -114,7 +114,13 @@ fn lint_workflows(ctx: &Context, printer: &Printer, args: LintArgs) -> Result<()
         .cloned()
         .collect();
     let targets: Vec<Target> = if args.paths.is_empty() {
-        source::discover_repository(&repo_root, &display_base(&repo_root, &ctx.cwd)).map_err(source_error)?
+        let mut found = source::discover_repository(&repo_root, &display_base(&repo_root, &ctx.cwd))
+            .map_err(source_error)?;
+        found.retain(|t| {
+            let relative = t.path.strip_prefix(&repo_root).unwrap_or(&t.path);
+            !config.is_excluded(&relative.to_string_lossy())
+        });
+        found
     } else {
         source::expand_paths(&files, &ctx.cwd).map_err(source_error)?
     };

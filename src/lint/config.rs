@@ -58,9 +58,18 @@ pub struct Config {
     /// Known `vars.*` names; `None` means the list is unknown and references are not checked.
     pub config_variables: Option<Vec<String>>,
     pub pinning: PinPolicy,
+    /// Paths (relative to the repository root, `*` wildcards) that repository discovery
+    /// skips, e.g. deliberately broken test fixtures. Explicit command-line paths are
+    /// always linted.
+    pub exclude: Vec<String>,
 }
 
 impl Config {
+    /// Is `relative` (a path under the repository root, `/`-separated) excluded?
+    pub fn is_excluded(&self, relative: &str) -> bool {
+        self.exclude.iter().any(|pat| wildcard_match(pat, relative))
+    }
+
     pub fn is_enabled(&self, rule: &str) -> bool {
         self.rules.get(rule) != Some(&RuleSetting::Off)
     }
@@ -171,10 +180,14 @@ impl Config {
                         }
                     }
                 }
+                "exclude" => match string_list(value) {
+                    Some(l) => config.exclude = l,
+                    None => bad(value, "`exclude` must be a list of path patterns".into()),
+                },
                 other => bad(
                     &entry.key,
                     format!(
-                        "unknown key `{other}` (expected rules, self-hosted-runner, config-variables, pinning)"
+                        "unknown key `{other}` (expected rules, self-hosted-runner, config-variables, pinning, exclude)"
                     ),
                 ),
             }
@@ -238,6 +251,15 @@ mod tests {
                 .expect_err("invalid");
         assert_eq!(errs.len(), 4, "{errs:?}");
         assert!(errs[0].starts_with("line 2:"));
+    }
+
+    #[test]
+    fn exclude_patterns_match_repository_relative_paths() {
+        let cfg = Config::parse("exclude: ['tests/fixtures/*', 'vendor/*/action.yml']\n").expect("valid");
+        assert!(cfg.is_excluded("tests/fixtures/lint/err/schema/action.yml"));
+        assert!(cfg.is_excluded("vendor/x/action.yml"));
+        assert!(!cfg.is_excluded(".github/workflows/ci.yml") && !cfg.is_excluded("action.yml"));
+        assert!(Config::parse("exclude: tests\n").is_err());
     }
 
     #[test]
