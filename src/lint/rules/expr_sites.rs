@@ -378,6 +378,7 @@ impl Scopes {
                 let job = &self.jobs[job.unwrap_or_default()];
                 let mut scope = job.scope.clone();
                 scope.set("steps", steps_type(&job.steps[..visible]));
+                scope.set_later_steps(job.steps[visible..].iter().flatten().map(String::as_str));
                 scope
             }
             ScopeKey::CallOutputs => {
@@ -388,7 +389,9 @@ impl Scopes {
             ScopeKey::Action(_) => {
                 let mut scope = self.base.clone();
                 let steps = self.action_steps.as_deref().unwrap_or_default();
-                scope.set("steps", steps_type(&steps[..visible.min(steps.len())]));
+                let visible = visible.min(steps.len());
+                scope.set("steps", steps_type(&steps[..visible]));
+                scope.set_later_steps(steps[visible..].iter().flatten().map(String::as_str));
                 scope
             }
             ScopeKey::Base => self.base.clone(),
