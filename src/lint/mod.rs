@@ -145,9 +145,35 @@ pub struct LintContext<'a> {
     pub kind: FileKind,
     pub config: &'a Config,
     pub local: &'a dyn LocalFiles,
+    /// The file's expressions, computed by the first expression rule that asks.
+    exprs: std::cell::OnceCell<rules::expr_sites::FileExprs<'a>>,
 }
 
 impl<'a> LintContext<'a> {
+    /// A context for linting `file` as `kind`.
+    pub fn new(
+        path: &'a str,
+        file: &'a ParsedFile,
+        kind: FileKind,
+        config: &'a Config,
+        local: &'a dyn LocalFiles,
+    ) -> LintContext<'a> {
+        LintContext {
+            path,
+            file,
+            kind,
+            config,
+            local,
+            exprs: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Every `${{ }}` and `if:` condition of the file, parsed and checked once and shared
+    /// by the expression rules.
+    pub fn exprs(&self) -> &rules::expr_sites::FileExprs<'a> {
+        self.exprs.get_or_init(|| rules::expr_sites::compute(self))
+    }
+
     pub fn source(&self) -> &'a str {
         &self.file.source
     }
@@ -254,13 +280,7 @@ pub fn lint_parsed(
     local: &dyn LocalFiles,
 ) -> FileReport {
     let kind = kind.unwrap_or_else(|| FileKind::detect(path, file.yaml.root()));
-    let cx = LintContext {
-        path,
-        file: &file,
-        kind,
-        config,
-        local,
-    };
+    let cx = LintContext::new(path, &file, kind, config, local);
     let mut findings = Vec::new();
     for rule in registry::RULES {
         let meta = rule.meta();

@@ -11,8 +11,9 @@ use jsonschema::{ValidationError, Validator};
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
 
-const WORKFLOW_SCHEMA: &str = include_str!("../../schemas/vendor/github-workflow.json");
-const ACTION_SCHEMA: &str = include_str!("../../schemas/vendor/github-action.json");
+// The vendored schemas without documentation prose, minified by `build.rs`.
+const WORKFLOW_SCHEMA: &str = include_str!(concat!(env!("OUT_DIR"), "/github-workflow.json"));
+const ACTION_SCHEMA: &str = include_str!(concat!(env!("OUT_DIR"), "/github-action.json"));
 
 struct Compiled {
     schema: Value,
@@ -29,8 +30,7 @@ fn compiled(kind: FileKind) -> &'static Compiled {
     cell.get_or_init(|| {
         // The vendored schemas are fixed at build time; a test proves they compile, so
         // `None` here only disables the schema rule rather than crashing the linter.
-        let mut schema: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-        strip_docs(&mut schema);
+        let schema: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         // The schemas' few patterns need no look-around, so the plain (faster to build and
         // to run) regex engine serves; it matters for single-file start-up time.
         let validator = jsonschema::draft7::options()
@@ -42,28 +42,10 @@ fn compiled(kind: FileKind) -> &'static Compiled {
     })
 }
 
-/// Drops prose (`description`, `markdownDescription`, `$comment`) the validator never reads,
-/// but only where it is documentation, not where it names a property.
-fn strip_docs(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            let is_schema = !map.contains_key("description") || !map["description"].is_object();
-            if is_schema {
-                map.remove("markdownDescription");
-                map.remove("$comment");
-                if map.get("description").is_some_and(Value::is_string) {
-                    map.remove("description");
-                }
-            }
-            for (key, v) in map.iter_mut() {
-                if key != "enum" && key != "const" && key != "default" && key != "examples" {
-                    strip_docs(v);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_docs),
-        _ => {}
-    }
+/// Compiles the schema for `kind` now (a no-op once done), so a caller can overlap the
+/// compile, the largest fixed cost of a run, with reading and parsing files.
+pub fn warm(kind: FileKind) {
+    compiled(kind);
 }
 
 /// One schema violation with its position and a sentence for humans.

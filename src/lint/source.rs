@@ -282,7 +282,17 @@ pub fn lint_targets(
         }
     };
     let threads = threads.clamp(1, 8).min(targets.len().max(1));
+    // The schema compile is the largest fixed cost of a run (most of a single-file run):
+    // start it on its own thread while the workers read and parse. The kind is only guessed
+    // from the file name here; a wrong guess costs time, never findings.
+    let warm: Vec<FileKind> = [FileKind::Workflow, FileKind::Action]
+        .into_iter()
+        .filter(|k| config.is_enabled("schema") && targets.iter().any(|t| guess_kind(&t.path) == *k))
+        .collect();
     std::thread::scope(|s| {
+        for kind in warm {
+            s.spawn(move || super::schema::warm(kind));
+        }
         for _ in 1..threads {
             s.spawn(work);
         }
@@ -291,6 +301,14 @@ pub fn lint_targets(
     let mut results = results.into_inner().unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// The kind a file name suggests (action metadata is always `action.yml`/`action.yaml`).
+fn guess_kind(path: &Path) -> FileKind {
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some("action.yml" | "action.yaml") => FileKind::Action,
+        _ => FileKind::Workflow,
+    }
 }
 
 /// Lints bytes read from stdin, shown as `-`; `uses: ./…` resolves against `cwd`.

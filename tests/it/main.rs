@@ -10,6 +10,7 @@ mod gate;
 mod generic;
 mod github_api;
 mod lint;
+mod lint_expr;
 mod lint_security;
 mod patch;
 mod preauth;

@@ -188,9 +188,15 @@ impl Checker<'_> {
             Ty::Object(object) => match object.get(name) {
                 Some(ty) => Typed::plain(ty),
                 None => {
-                    let message = undefined_property_message(recv, &object, name);
-                    self.report(ProblemKind::Undefined, name_span, message);
                     let path = recv.access_path().unwrap_or_default();
+                    let message = if path == ["steps"] && self.scope.is_later_step(name) {
+                        format!(
+                            "step `{name}` runs after this one: a step can only read the outputs and results of earlier steps"
+                        )
+                    } else {
+                        undefined_property_message(recv, &object, name)
+                    };
+                    self.report(ProblemKind::Undefined, name_span, message);
                     if path.len() >= 2
                         && path[0] == "matrix"
                         && let Some(last) = self.problems.last_mut()
@@ -541,6 +547,7 @@ mod tests {
     fn undefined_names_are_reported_with_what_exists() {
         let mut scope = Scope::new();
         scope.set("steps", contexts::steps(["build"]));
+        scope.set_later_steps(["Deploy"]);
         scope.set(
             "needs",
             contexts::needs(&[JobOutputs {
@@ -551,6 +558,11 @@ mod tests {
         scope.set("inputs", contexts::inputs([("name", Ty::String)]));
         let cases = [
             ("steps.test.outputs.x", "no step with id `test`", "build"),
+            (
+                "steps.deploy.outputs.x",
+                "step `deploy` runs after this one",
+                "earlier steps",
+            ),
             ("needs.other.result", "not listed in this job's `needs:`", "setup"),
             (
                 "needs.setup.outputs.versoin",

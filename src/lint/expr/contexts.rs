@@ -17,6 +17,8 @@ pub const CONTEXT_NAMES: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
     contexts: BTreeMap<&'static str, Ty>,
+    /// Ids of the steps after the current one (lowercased), to explain why they are unknown.
+    later_steps: Vec<String>,
 }
 
 impl Scope {
@@ -31,7 +33,20 @@ impl Scope {
         contexts.insert("env", Ty::Object(Object::map_of(Ty::String)));
         contexts.insert("vars", Ty::Object(Object::map_of(Ty::String)));
         contexts.insert("secrets", Ty::Object(Object::map_of(Ty::String)));
-        Scope { contexts }
+        Scope {
+            contexts,
+            later_steps: Vec::new(),
+        }
+    }
+
+    /// Records the ids of steps that run after the current one.
+    pub fn set_later_steps<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
+        self.later_steps = ids.into_iter().map(str::to_ascii_lowercase).collect();
+    }
+
+    /// Does a step with this id run after the current one?
+    pub fn is_later_step(&self, id: &str) -> bool {
+        self.later_steps.iter().any(|s| s.eq_ignore_ascii_case(id))
     }
 
     /// Replaces the type of context `name` (which must be one of [`CONTEXT_NAMES`]).

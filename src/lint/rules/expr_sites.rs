@@ -82,21 +82,14 @@ type CachedSite = (
     Rc<Vec<Problem>>,
 );
 
-/// The analysis of the last file, keyed by its kind and full text. The five expression
-/// rules run one after another on the same file and thread, so four of them reuse the
-/// first one's work; comparing the whole text makes a stale hit impossible.
-struct FileCache {
-    kind: FileKind,
-    source: String,
-    outcomes: HashMap<(u32, u64), ScalarOutcome>,
+/// Every expression of the file in `cx`, collected and parsed on first use and then shared
+/// by the five expression rules through [`LintContext::exprs`].
+pub fn collect<'c, 'a>(cx: &'c LintContext<'a>) -> &'c FileExprs<'a> {
+    cx.exprs()
 }
 
-thread_local! {
-    static CACHE: RefCell<Option<FileCache>> = const { RefCell::new(None) };
-}
-
-/// Collects and parses every expression of the file in `cx`.
-pub fn collect<'a>(cx: &LintContext<'a>) -> FileExprs<'a> {
+/// Collects and parses every expression of the file in `cx` (see [`collect`]).
+pub(crate) fn compute<'a>(cx: &LintContext<'a>) -> FileExprs<'a> {
     let mut out = FileExprs {
         sites: Vec::new(),
         template_problems: Vec::new(),
@@ -106,66 +99,37 @@ pub fn collect<'a>(cx: &LintContext<'a>) -> FileExprs<'a> {
         FileKind::Workflow => DocumentKind::Workflow,
         FileKind::Action => DocumentKind::Action,
     };
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let fresh = !cache
-            .as_ref()
-            .is_some_and(|c| c.kind == cx.kind && c.source == cx.source());
-        if fresh {
-            *cache = Some(FileCache {
-                kind: cx.kind,
-                source: cx.source().to_string(),
-                outcomes: HashMap::new(),
+    let mut scopes: Option<Scopes> = None;
+    let mut path = Vec::new();
+    walk(root, &mut path, &mut |node, path| {
+        let Some(scalar) = node.as_scalar() else { return };
+        let condition = is_condition_key(path);
+        let text = scalar.text.as_str();
+        let evaluated = text.contains("${{") || (condition && scalar.value() == ScalarValue::String);
+        if !evaluated {
+            return;
+        }
+        let scopes = scopes.get_or_insert_with(|| Scopes::new(cx, root));
+        let outcome = analyze_scalar(text, condition, path, kind, scopes);
+        for (inner, whole, parsed, problems) in outcome.sites {
+            out.sites.push(Site {
+                node,
+                path: path.to_vec(),
+                inner,
+                whole,
+                parsed,
+                problems,
             });
         }
-        let Some(cache) = cache.as_mut() else { return };
-        let mut scopes: Option<Scopes> = None;
-        let mut path = Vec::new();
-        walk(root, &mut path, &mut |node, path| {
-            let Some(scalar) = node.as_scalar() else { return };
-            let condition = is_condition_key(path);
-            let text = scalar.text.as_str();
-            let evaluated = text.contains("${{") || (condition && scalar.value() == ScalarValue::String);
-            if !evaluated {
-                return;
-            }
-            let key = (node.span.start.offset, path_hash(path));
-            let outcome = cache.outcomes.entry(key).or_insert_with(|| {
-                let scopes = scopes.get_or_insert_with(|| Scopes::new(cx, root));
-                analyze_scalar(text, condition, path, kind, scopes)
+        for (error, mixed_if) in outcome.template_problems {
+            out.template_problems.push(TemplateProblem {
+                node,
+                error,
+                mixed_if,
             });
-            for (inner, whole, parsed, problems) in &outcome.sites {
-                out.sites.push(Site {
-                    node,
-                    path: path.to_vec(),
-                    inner: *inner,
-                    whole: *whole,
-                    parsed: parsed.clone(),
-                    problems: problems.clone(),
-                });
-            }
-            for (error, mixed_if) in &outcome.template_problems {
-                out.template_problems.push(TemplateProblem {
-                    node,
-                    error: error.clone(),
-                    mixed_if: *mixed_if,
-                });
-            }
-        });
+        }
     });
     out
-}
-
-fn path_hash(path: &[PathSeg<'_>]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for seg in path {
-        match seg {
-            PathSeg::Key(k) => (0u8, *k).hash(&mut hasher),
-            PathSeg::Index(i) => (1u8, *i).hash(&mut hasher),
-        }
-    }
-    hasher.finish()
 }
 
 const MAX_WALK_DEPTH: usize = 200;
@@ -378,6 +342,7 @@ impl Scopes {
                 let job = &self.jobs[job.unwrap_or_default()];
                 let mut scope = job.scope.clone();
                 scope.set("steps", steps_type(&job.steps[..visible]));
+                scope.set_later_steps(job.steps[visible..].iter().flatten().map(String::as_str));
                 scope
             }
             ScopeKey::CallOutputs => {
@@ -388,7 +353,9 @@ impl Scopes {
             ScopeKey::Action(_) => {
                 let mut scope = self.base.clone();
                 let steps = self.action_steps.as_deref().unwrap_or_default();
-                scope.set("steps", steps_type(&steps[..visible.min(steps.len())]));
+                let visible = visible.min(steps.len());
+                scope.set("steps", steps_type(&steps[..visible]));
+                scope.set_later_steps(steps[visible..].iter().flatten().map(String::as_str));
                 scope
             }
             ScopeKey::Base => self.base.clone(),

@@ -279,25 +279,52 @@ fn visit_strings<'a>(node: &'a Node, f: &mut dyn FnMut(&'a str)) {
 }
 
 fn owner_in_condition(text: &str) -> Option<String> {
+    // Every scalar of the file comes through here: bail out before allocating unless the
+    // text has the quote and dot a fork guard needs.
+    if !text.contains('\'') || !text.contains('.') {
+        return None;
+    }
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    for context in ["github.repository_owner", "github.repository"] {
-        for op in ["==", "!="] {
-            let literal_after = compact
-                .find(&format!("{context}{op}'"))
-                .map(|i| i + context.len() + op.len() + 1);
-            let literal_before = compact
-                .find(&format!("'{op}{context}"))
-                .and_then(|end| compact[..end].rfind('\'').map(|start| start + 1));
-            for start in [literal_after, literal_before].into_iter().flatten() {
-                let value: String = compact[start..].chars().take_while(|c| *c != '\'').collect();
-                let owner = value.split('/').next().unwrap_or_default();
-                let valid = !owner.is_empty()
-                    && owner
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
-                if valid && (context == "github.repository_owner" || value.contains('/')) {
-                    return Some(owner.to_string());
-                }
+    if !compact.contains("github.repository") {
+        return None;
+    }
+    // (context, `context op '` pattern, `' op context` pattern), in the order they are tried.
+    const GUARDS: [(&str, &str, &str); 4] = [
+        (
+            "github.repository_owner",
+            "github.repository_owner=='",
+            "'==github.repository_owner",
+        ),
+        (
+            "github.repository_owner",
+            "github.repository_owner!='",
+            "'!=github.repository_owner",
+        ),
+        (
+            "github.repository",
+            "github.repository=='",
+            "'==github.repository",
+        ),
+        (
+            "github.repository",
+            "github.repository!='",
+            "'!=github.repository",
+        ),
+    ];
+    for (context, after, before) in GUARDS {
+        let literal_after = compact.find(after).map(|i| i + after.len());
+        let literal_before = compact
+            .find(before)
+            .and_then(|end| compact[..end].rfind('\'').map(|start| start + 1));
+        for start in [literal_after, literal_before].into_iter().flatten() {
+            let value: String = compact[start..].chars().take_while(|c| *c != '\'').collect();
+            let owner = value.split('/').next().unwrap_or_default();
+            let valid = !owner.is_empty()
+                && owner
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            if valid && (context == "github.repository_owner" || value.contains('/')) {
+                return Some(owner.to_string());
             }
         }
     }
