@@ -93,6 +93,9 @@ error_codes! {
     PromoteRefused = ("AUTOSD-PROMOTE-REFUSED", 48, User, "The source environment has no healthy release to promote, or its latest release failed."),
     TargetFailed = ("AUTOSD-TARGET-FAILED", 49, Environment, "The target engine or a configured target command failed during the operation."),
     RollbackFailed = ("AUTOSD-ROLLBACK-FAILED", 50, Environment, "The rollback release failed its health gate; the release serving before is serving again."),
+    HealFailed = ("AUTOSD-HEAL-FAILED", 90, Environment, "An environment is unhealthy and heal could not repair it within what the grant allows; the incident is marked failed-to-heal and the hint says what a human must do."),
+    HealHalted = ("AUTOSD-HEAL-HALTED", 91, Environment, "An environment is unhealthy but the project is halted: the incident was recorded and nothing was touched."),
+    IncidentNotFound = ("AUTOSD-INCIDENT-NOT-FOUND", 92, User, "No incident with this id exists in the project."),
     Internal = ("AUTOSD-INTERNAL", 70, Bug, "autosd hit a bug; please report it with autosd.log."),
 }
 

@@ -4,6 +4,7 @@ mod audit;
 mod ci;
 mod confirm;
 mod factory;
+mod heal;
 mod logging;
 mod policy;
 mod preauth;
@@ -80,6 +81,10 @@ pub enum Command {
     Releases(release::ReleasesArgs),
     /// Show or break the per-environment deploy lock
     Lock(release::LockArgs),
+    /// Probe environments, open/update incidents, and heal within the grant (restart, rollback)
+    Heal(heal::HealArgs),
+    /// List, show and resolve incidents
+    Incidents(heal::IncidentsArgs),
 }
 
 /// Entry point for `main`: every exit code comes from here.
@@ -108,6 +113,8 @@ pub fn main() -> ExitCode {
         Command::Promote(args) => release::promote(&ctx, &printer, args),
         Command::Releases(args) => release::releases(&ctx, &printer, args),
         Command::Lock(args) => release::lock(&ctx, &printer, args),
+        Command::Heal(args) => heal::heal(&ctx, &printer, args),
+        Command::Incidents(args) => heal::incidents(&ctx, &printer, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,8 +48,13 @@ pub struct Environment {
     /// Whether `require_grant` was written in the file (rather than defaulted).
     pub require_grant_explicit: bool,
     pub target: TargetSettings,
+    /// Restarts of one release per rolling hour before `heal` escalates to a rollback.
+    pub max_restarts_per_hour: u32,
     pub line: u64,
 }
+
+/// Restarts of the same release per hour before heal rolls back instead (crash-loop cap).
+pub const DEFAULT_MAX_RESTARTS_PER_HOUR: u32 = 3;
 
 /// The per-environment `target:` section, kept open: the target kind that reads it validates
 /// it (and reports problems at `line`).
@@ -306,6 +311,7 @@ fn default_environment(name: &str, line: u64) -> Environment {
             line,
             ..TargetSettings::default()
         },
+        max_restarts_per_hour: DEFAULT_MAX_RESTARTS_PER_HOUR,
         line,
     }
 }
@@ -341,6 +347,10 @@ fn environment(name: &str, line: u64, raw: RawEnvironment) -> std::result::Resul
             settings: BTreeMap::new(),
         },
     };
+    let max_restarts_per_hour = raw
+        .heal
+        .and_then(|h| h.value.max_restarts_per_hour)
+        .map_or(DEFAULT_MAX_RESTARTS_PER_HOUR, |m| m.value);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -350,6 +360,7 @@ fn environment(name: &str, line: u64, raw: RawEnvironment) -> std::result::Resul
         require_grant,
         require_grant_explicit: raw.require_grant.is_some(),
         target,
+        max_restarts_per_hour,
         line,
     })
 }

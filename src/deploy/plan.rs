@@ -214,7 +214,12 @@ pub fn plan_deploy(req: &Request, ledger: &Ledger, image: &str, digest: &str) ->
 /// the source release's own, or else any kept one of the same digest (a rollback release
 /// runs its source's container), comes back by a restart; otherwise the digest is started
 /// like a deploy.
-pub fn plan_rollback(req: &Request, ledger: &Ledger, to: Option<&str>, retained: &[(String, String)]) -> Result<Plan> {
+pub fn plan_rollback(
+    req: &Request,
+    ledger: &Ledger,
+    to: Option<&str>,
+    retained: &[(String, String)],
+) -> Result<Plan> {
     let serving = ledger.serving();
     let source = match to {
         Some(id) => {
@@ -452,8 +457,20 @@ mod tests {
             ("r4", "c", Verdict::Healthy),
         ]);
         let p = plan_rollback(&req(), &l, None, &[("r1".into(), "sha256:a".into())]).expect("plan");
-        assert!(p.steps.contains(&Step::RestartRetained { release_id: "r1".into() }), "{:?}", p.steps);
-        assert_eq!(p.release.origin, Origin::Rollback { source: "r3".into(), replaced: Some("r4".into()) });
+        assert!(
+            p.steps.contains(&Step::RestartRetained {
+                release_id: "r1".into()
+            }),
+            "{:?}",
+            p.steps
+        );
+        assert_eq!(
+            p.release.origin,
+            Origin::Rollback {
+                source: "r3".into(),
+                replaced: Some("r4".into())
+            }
+        );
     }
 
     #[test]

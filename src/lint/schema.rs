@@ -106,7 +106,8 @@ fn github_accepts(err: &ValidationError<'_>, kind: FileKind) -> bool {
                     || (segs.len() == 2 && segs[1].parse::<usize>().is_ok())
                     || (segs.len() >= 3 && segs[2] == "types"));
             // `branches` with `branches-ignore` (a `not` clause): `event-filter` reports it.
-            let filter_conflict = segs.len() == 2 && segs[0] == "on" && matches!(err.kind(), ValidationErrorKind::Not { .. });
+            let filter_conflict =
+                segs.len() == 2 && segs[0] == "on" && matches!(err.kind(), ValidationErrorKind::Not { .. });
             in_permissions || strategy_matrix || filter_string || events || filter_conflict
         }
         FileKind::Action => {

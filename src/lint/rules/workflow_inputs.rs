@@ -87,8 +87,12 @@ fn check_input(
     let options = input.get("options");
     if ty == "choice" && options.and_then(Node::as_seq).is_none_or(<[Node]>::is_empty) {
         out.push(
-            cx.finding(&META, entry.key.span, format!("choice input `{id}` has no `options`"))
-                .help("list the allowed values under `options:`"),
+            cx.finding(
+                &META,
+                entry.key.span,
+                format!("choice input `{id}` has no `options`"),
+            )
+            .help("list the allowed values under `options:`"),
         );
     }
     if ty != "choice"
