@@ -1,14 +1,15 @@
 //! The one integration-test binary: black-box tests of the built `autosd`.
+mod action_act;
 mod audit;
 mod common;
-mod factory;
-mod github_api;
-mod action_act;
-mod lint;
-mod forgery;
 mod docker;
+mod factory;
+mod forgery;
 mod gate;
 mod generic;
+mod github_api;
+mod heal;
+mod lint;
 mod preauth;
 mod release;
 mod store;
