@@ -178,21 +178,15 @@ fn github(ctx: &Context, printer: &Printer, report: &HealReport) -> Result<()> {
             e.detail,
             outcome_text(&e.outcome)
         );
-        if !matches!(e.outcome, EnvOutcome::Healthy) {
-            let level = if matches!(e.outcome, EnvOutcome::Healed { .. }) {
-                Level::Warning
-            } else {
-                Level::Error
-            };
-            printer.workflow_command(&annotation(
-                level,
-                &Location {
-                    title: Some(&title),
-                    ..Location::default()
-                },
-                &message,
-            ));
-        }
+        // One `::error` per incident, healed or not: an incident happened either way.
+        printer.workflow_command(&annotation(
+            Level::Error,
+            &Location {
+                title: Some(&title),
+                ..Location::default()
+            },
+            &message,
+        ));
         summary.push_str(&format!(
             "### autosd incident `{id}` — {}/{}\n\n| status | probe | steps |\n|---|---|---|\n| **{}** | {} | {} |\n\n",
             report.project,

@@ -196,8 +196,32 @@ fn a_killed_container_is_restarted_and_the_incident_resolved_with_a_postmortem()
     let site = Site::new(host, "kill", "", "");
     site.deploy("autosd-test/web:v1");
     site.kill();
-    let (out, _) = site.heal(&[], 0);
-    assert!(out.contains("HEALED: restarted"), "{out}");
+    let gh_out = site.path("gh-output");
+    let gh_summary = site.path("gh-summary");
+    let out = autosd(&site.path("home"))
+        .current_dir(site.path("repo"))
+        .env("DOCKER_HOST", &site.host)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &gh_out)
+        .env("GITHUB_STEP_SUMMARY", &gh_summary)
+        .args(["heal", "--project", &site.project, "--target", "docker"])
+        .output()
+        .expect("heal");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("HEALED: restarted"), "{stdout}");
+    assert!(stdout.contains("::error title=autosd incident inc-"), "{stdout}");
+    let outputs = fs::read_to_string(&gh_out).expect("outputs");
+    assert!(
+        outputs.contains("incidents-open<<") && outputs.contains("\n0\n"),
+        "{outputs}"
+    );
+    assert!(
+        outputs.contains("healed<<") && outputs.contains("\n1\n"),
+        "{outputs}"
+    );
+    let summary = fs::read_to_string(&gh_summary).expect("summary");
+    assert!(summary.contains("### autosd incident `inc-"), "{summary}");
     assert_eq!(http_get(site.port, "/").as_deref(), Some("autosd-test web v1\n"));
     let incidents = site.incidents();
     assert_eq!(incidents.len(), 1, "{incidents:?}");
