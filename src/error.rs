@@ -97,6 +97,9 @@ error_codes! {
     PatchPushRejected = ("AUTOSD-PATCH-PUSH-REJECTED", 101, Environment, "patch: the remote rejected the push of the patch branch; nothing was force-pushed and the branch stays local."),
     PatchGit = ("AUTOSD-PATCH-GIT", 102, Environment, "patch: git failed (not a repository, no commit yet, or a worktree, commit or remote command failed)."),
     PatchBranchRefused = ("AUTOSD-PATCH-BRANCH-REFUSED", 103, User, "patch: the branch name is not valid, is the remote's default branch, or already exists locally or on the remote."),
+    HealFailed = ("AUTOSD-HEAL-FAILED", 90, Environment, "An environment is unhealthy and heal could not repair it within what the grant allows; the incident is marked failed-to-heal and the hint says what a human must do."),
+    HealHalted = ("AUTOSD-HEAL-HALTED", 91, Environment, "An environment is unhealthy but the project is halted: the incident was recorded and nothing was touched."),
+    IncidentNotFound = ("AUTOSD-INCIDENT-NOT-FOUND", 92, User, "No incident with this id exists in the project."),
     Internal = ("AUTOSD-INTERNAL", 70, Bug, "autosd hit a bug; please report it with autosd.log."),
 }
 

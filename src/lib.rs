@@ -13,6 +13,7 @@ pub mod error;
 pub mod factory;
 pub mod github;
 pub mod grant;
+pub mod heal;
 pub mod lint;
 pub mod ops;
 pub mod output;

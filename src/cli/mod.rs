@@ -4,6 +4,7 @@ mod audit;
 mod ci;
 mod confirm;
 mod factory;
+mod heal;
 mod logging;
 mod patch;
 mod policy;
@@ -83,6 +84,10 @@ pub enum Command {
     Lock(release::LockArgs),
     /// Apply the mechanical fixes (lint --fix) on a new branch; --auto-push pushes it (gated)
     Patch(patch::PatchArgs),
+    /// Probe environments, open/update incidents, and heal within the grant (restart, rollback)
+    Heal(heal::HealArgs),
+    /// List, show and resolve incidents
+    Incidents(heal::IncidentsArgs),
 }
 
 /// Entry point for `main`: every exit code comes from here.
@@ -112,6 +117,8 @@ pub fn main() -> ExitCode {
         Command::Releases(args) => release::releases(&ctx, &printer, args),
         Command::Lock(args) => release::lock(&ctx, &printer, args),
         Command::Patch(args) => patch::run(&ctx, &printer, args),
+        Command::Heal(args) => heal::heal(&ctx, &printer, args),
+        Command::Incidents(args) => heal::incidents(&ctx, &printer, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -78,8 +78,13 @@ pub struct Environment {
     /// The environment's public URL (`url:`), reported as a GitHub deployment's environment_url.
     pub url: Option<String>,
     pub target: TargetSettings,
+    /// Restarts of one release per rolling hour before `heal` escalates to a rollback.
+    pub max_restarts_per_hour: u32,
     pub line: u64,
 }
+
+/// Restarts of the same release per hour before heal rolls back instead (crash-loop cap).
+pub const DEFAULT_MAX_RESTARTS_PER_HOUR: u32 = 3;
 
 /// The per-environment `target:` section, kept open: the target kind that reads it validates
 /// it (and reports problems at `line`).
@@ -349,6 +354,7 @@ fn default_environment(name: &str, line: u64) -> Environment {
             line,
             ..TargetSettings::default()
         },
+        max_restarts_per_hour: DEFAULT_MAX_RESTARTS_PER_HOUR,
         line,
     }
 }
@@ -393,6 +399,10 @@ fn environment(name: &str, line: u64, raw: RawEnvironment) -> std::result::Resul
             settings: BTreeMap::new(),
         },
     };
+    let max_restarts_per_hour = raw
+        .heal
+        .and_then(|h| h.value.max_restarts_per_hour)
+        .map_or(DEFAULT_MAX_RESTARTS_PER_HOUR, |m| m.value);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -403,6 +413,7 @@ fn environment(name: &str, line: u64, raw: RawEnvironment) -> std::result::Resul
         require_grant_explicit: raw.require_grant.is_some(),
         url,
         target,
+        max_restarts_per_hour,
         line,
     })
 }

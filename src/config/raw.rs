@@ -50,6 +50,17 @@ pub struct RawEnvironment {
     /// Kept open on purpose: each target kind validates its own settings (deploy issue).
     #[serde(default)]
     pub target: Option<Spanned<BTreeMap<String, serde_json::Value>>>,
+    /// Self-healing limits (`autosd heal`).
+    #[serde(default)]
+    pub heal: Option<Spanned<RawHeal>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeal {
+    /// Restarts of one release per rolling hour before heal escalates to a rollback.
+    #[serde(default)]
+    pub max_restarts_per_hour: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -25,6 +25,17 @@ pub struct HealthReport {
     pub detail: String,
 }
 
+/// A probe of what serves a scope, with the evidence an incident records. Targets that know
+/// more than `health` (container state, exit code, health-check output) fill it in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnosis {
+    pub healthy: bool,
+    pub detail: String,
+    /// The release the probed unit runs, when the target knows.
+    pub release_id: Option<String>,
+    pub evidence: crate::heal::incident::Evidence,
+}
+
 /// A phase of a running plan, for progress lines and GitHub groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -138,8 +149,25 @@ pub trait Target {
     /// One look at the health of what serves `scope` now.
     fn health(&self, scope: &Scope) -> Result<HealthReport>;
 
-    /// Restarts what serves `scope` (the heal issue's first remedy).
+    /// Restarts what serves `scope` (the heal issue's first remedy), also when it has
+    /// stopped (killed, crashed).
     fn restart(&self, scope: &Scope) -> Result<()>;
+
+    /// One look at what serves `scope`, with evidence for an incident (heal's detection).
+    /// The default knows only what `health` says.
+    fn diagnose(&self, scope: &Scope) -> Result<Diagnosis> {
+        let report = self.health(scope)?;
+        let release_id = self.current(scope)?.and_then(|r| r.release_id);
+        Ok(Diagnosis {
+            healthy: report.healthy,
+            evidence: crate::heal::incident::Evidence {
+                unit: Some(self.kind().to_string()),
+                ..Default::default()
+            },
+            detail: report.detail,
+            release_id,
+        })
+    }
 
     /// Takes the per-scope lock, waiting up to `wait`; stale locks are broken (and named in
     /// the returned notes). A live holder past `wait` gives `AUTOSD-LOCK-HELD` naming it.

@@ -9,6 +9,7 @@
 //! gate removes the candidate and never touches what serves. Stopped releases beyond `keep`
 //! are pruned, so a rollback restarts a retained container: no pull, no create.
 //! The deploy lock is a never-started container named after the scope.
+mod diagnose;
 mod lock;
 pub mod spec;
 
@@ -17,7 +18,9 @@ use crate::deploy::plan::{Plan, Step};
 use crate::deploy::probe::{self, HttpUrl};
 use crate::deploy::release::{Release, Scope};
 use crate::deploy::settings::{DockerSettings, HttpCheck};
-use crate::deploy::target::{HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target};
+use crate::deploy::target::{
+    Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
+};
 use crate::error::{Error, ErrorCode, Result};
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
@@ -677,13 +680,13 @@ impl Target for DockerTarget {
     }
 
     fn restart(&self, scope: &Scope) -> Result<()> {
-        let Some(c) = self.running_releases(scope)?.into_iter().next() else {
+        // Also a killed or crashed container: that is what heal restarts most.
+        let Some((name, _)) = self.serving_unit(scope)? else {
             return Err(Error::new(
                 ErrorCode::TargetFailed,
-                format!("no release container of {scope} is running"),
+                format!("no release container of {scope} exists"),
             ));
         };
-        let name = summary_name(&c);
         let opts = RestartContainerOptions {
             t: Some(self.settings.stop_timeout.as_secs() as i32),
             ..Default::default()
@@ -691,6 +694,10 @@ impl Target for DockerTarget {
         self.rt
             .block_on(self.docker.restart_container(&name, Some(opts)))
             .map_err(|e| self.err(&format!("restart container {name}"), e))
+    }
+
+    fn diagnose(&self, scope: &Scope) -> Result<Diagnosis> {
+        self.diagnose_scope(scope)
     }
 
     fn lock(

@@ -12,11 +12,12 @@ use crate::deploy::settings::{DockerSettings, GenericSettings, TargetKind};
 use crate::deploy::target::{self, LockHolder, Outcome, Progress, Target};
 use crate::docker::DockerTarget;
 use crate::error::{Error, ErrorCode, Result};
+use crate::heal::incident::{Event, Incident, Severity, Trigger};
 use crate::ops::guard::{Confirm, Privileged};
+use crate::ops::heal;
 use crate::ops::live::ProjectSession;
 use crate::policy;
 use crate::store::{Key, Store};
-use serde::Serialize;
 use std::time::Duration;
 
 /// The ledger in the state store (`ledger/<project>/<env>.jsonl`, append-only).
@@ -39,23 +40,9 @@ impl LedgerIo for StoreLedgers<'_> {
     }
 }
 
-/// An incident opened by a failed gate (v1; the incidents issue builds on these lines).
-#[derive(Debug, Clone, Serialize)]
-pub struct IncidentV1 {
-    pub v: u32,
-    pub id: String,
-    pub ts: i64,
-    pub project: String,
-    pub env: String,
-    pub kind: &'static str,
-    pub release_id: String,
-    pub digest: String,
-    pub reason: String,
-    pub previous_serving: bool,
-    pub previous_release: Option<String>,
-}
-
-fn open_incident(store: &dyn Store, done: &Executed, now: i64) -> Result<IncidentV1> {
+/// Opens the incident of a failed gate (and its postmortem). When the previous release
+/// kept serving, users were never affected: it is mitigated and resolved at once.
+fn open_incident(session: &ProjectSession, done: &Executed, env: &Environment, now: i64) -> Result<Incident> {
     let Outcome::GateFailed {
         failure,
         previous_serving,
@@ -67,27 +54,59 @@ fn open_incident(store: &dyn Store, done: &Executed, now: i64) -> Result<Inciden
         ));
     };
     let r = &done.plan.release;
-    let incident = IncidentV1 {
-        v: 1,
-        id: format!("inc-{}", r.id),
-        ts: now,
+    let id = format!("inc-{}", r.id);
+    let (source, what) = match done.plan.kind {
+        crate::deploy::plan::PlanKind::Rollback => ("rollback_gate", "rollback"),
+        _ => ("deploy_gate", "deploy"),
+    };
+    let severity = if *previous_serving {
+        Severity::Minor
+    } else {
+        Severity::of_outage(env.production)
+    };
+    let mut events = vec![Event::Opened {
         project: r.project.clone(),
         env: r.env.clone(),
-        kind: match done.plan.kind {
-            crate::deploy::plan::PlanKind::Rollback => "rollback_gate_failed",
-            _ => "deploy_gate_failed",
+        release_id: Some(r.id.clone()),
+        digest: Some(r.digest.clone()),
+        severity,
+        trigger: Trigger {
+            what: format!(
+                "{what} of {} failed its health gate: {}",
+                r.id,
+                failure.describe()
+            ),
+            evidence: Default::default(),
         },
-        release_id: r.id.clone(),
-        digest: r.digest.clone(),
-        reason: failure.describe(),
-        previous_serving: *previous_serving,
-        previous_release: done.plan.from.as_ref().map(|f| f.id.clone()),
-    };
-    let key = Key::new(&format!("incidents/{}.jsonl", r.project))?;
-    let line =
-        serde_json::to_string(&incident).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
-    store.append(&key, line.as_bytes())?;
-    Ok(incident)
+        impact_started: r.when,
+        source: source.into(),
+    }];
+    if *previous_serving {
+        let how = match &done.plan.from {
+            Some(f) => format!(
+                "release {} kept serving (automatic rollback of the candidate)",
+                f.id
+            ),
+            None => "the failed candidate was removed".into(),
+        };
+        events.push(Event::Mitigated { how });
+        events.push(Event::Resolved {
+            by: "autosd".into(),
+            note: Some("no user impact: traffic never left the previous release".into()),
+        });
+    } else {
+        events.push(Event::FailedToHeal {
+            reason: "the previous release could not be brought back".into(),
+            human: format!(
+                "nothing serves {}/{}: deploy a known-good image or run `autosd rollback`",
+                r.project, r.env
+            ),
+        });
+    }
+    for event in events {
+        heal::append_event(session.store.as_ref(), &r.project, &id, now, event)?;
+    }
+    heal::write_postmortem(session, &id)
 }
 
 /// Builds the target of `kind` from the environment's settings in the project file.
@@ -169,7 +188,7 @@ fn resolve_op(session: &ProjectSession, args: &ReleaseArgs<'_>, env: &Environmen
     }
 }
 
-fn request(
+pub(crate) fn request(
     session: &ProjectSession,
     args: &ReleaseArgs<'_>,
     target: &dyn Target,
@@ -200,7 +219,11 @@ fn request(
     })
 }
 
-fn holder(session: &ProjectSession, operation: &str, gate: &crate::deploy::health::GateSpec) -> LockHolder {
+pub(crate) fn holder(
+    session: &ProjectSession,
+    operation: &str,
+    gate: &crate::deploy::health::GateSpec,
+) -> LockHolder {
     let now = session.ctx.now_unix();
     // Long enough for the slowest honest run; a dead holder is found sooner by its pid.
     let lease = crate::deploy::health::Gate::new(*gate).max_duration().as_secs() as i64 * 2 + 600;
@@ -217,7 +240,7 @@ fn holder(session: &ProjectSession, operation: &str, gate: &crate::deploy::healt
 /// A finished release command: what ran, and the incident a failed gate opened.
 pub struct Released {
     pub executed: Executed,
-    pub incident: Option<IncidentV1>,
+    pub incident: Option<Incident>,
 }
 
 /// Runs a deploy, rollback or promotion through the gate. A failed gate returns the
@@ -266,7 +289,7 @@ pub fn run(
         )?;
         let error = done.gate_error();
         let incident = match error {
-            Some(_) => Some(open_incident(session.store.as_ref(), &done, request.now)?),
+            Some(_) => Some(open_incident(session, &done, env, request.now)?),
             None => None,
         };
         released = Some(Released {

@@ -9,6 +9,7 @@ mod forgery;
 mod gate;
 mod generic;
 mod github_api;
+mod heal;
 mod lint;
 mod lint_expr;
 mod lint_security;

@@ -289,9 +289,16 @@ fn generic_failed_gate_exits_40_and_opens_an_incident() {
     assert!(out.stdout.contains("FAILED its health gate"), "{}", out.stdout);
     assert_eq!(site.deployed("staging"), "shop@sha256:good");
     let incidents = fs::read_to_string(site.path("home/state/incidents/shop.jsonl")).expect("incident");
+    // The previous release kept serving: opened, mitigated and resolved at once, with a postmortem.
     assert!(
-        incidents.contains("deploy_gate_failed") && incidents.contains("\"previous_serving\":true"),
+        incidents.contains("\"source\":\"deploy_gate\"") && incidents.contains("\"kind\":\"mitigated\""),
         "{incidents}"
+    );
+    assert_eq!(
+        fs::read_dir(site.path("repo/.autosd/postmortems"))
+            .expect("postmortems")
+            .count(),
+        1
     );
     let outcome = site
         .audit()
