@@ -307,7 +307,11 @@ impl Scopes {
                     Some(j) => {
                         let steps = &self.jobs[j].steps;
                         let visible = match rest {
-                            [PathSeg::Key("steps"), PathSeg::Index(i), ..] => (*i).min(steps.len()),
+                            [PathSeg::Key("steps"), PathSeg::Index(i), ..]
+                                if steps.len() <= MAX_ORDERED_STEPS =>
+                            {
+                                (*i).min(steps.len())
+                            }
                             _ => steps.len(),
                         };
                         (ScopeKey::Job(j, visible), Some(j), visible)
@@ -324,7 +328,9 @@ impl Scopes {
             _ => match &self.action_steps {
                 Some(steps) => {
                     let visible = match path {
-                        [PathSeg::Key("runs"), PathSeg::Key("steps"), PathSeg::Index(i), ..] => {
+                        [PathSeg::Key("runs"), PathSeg::Key("steps"), PathSeg::Index(i), ..]
+                            if steps.len() <= MAX_ORDERED_STEPS =>
+                        {
                             (*i).min(steps.len())
                         }
                         _ => steps.len(),
@@ -361,10 +367,23 @@ impl Scopes {
             ScopeKey::Base => self.base.clone(),
         };
         let scope = Rc::new(scope);
-        self.cache.borrow_mut().insert(key, scope.clone());
+        let mut cache = self.cache.borrow_mut();
+        // Steps are visited in order, so one scope per job is enough; keeping every prefix
+        // would hold a quadratic number of step ids.
+        match key {
+            ScopeKey::Job(j, _) => cache.retain(|k, _| !matches!(k, ScopeKey::Job(other, _) if *other == j)),
+            ScopeKey::Action(_) => cache.retain(|k, _| !matches!(k, ScopeKey::Action(_))),
+            ScopeKey::Base | ScopeKey::CallOutputs => {}
+        }
+        cache.insert(key, scope.clone());
         scope
     }
 }
+
+/// Above this many steps in one job (hostile or generated input), every step id counts as
+/// visible everywhere in the job: `steps.<later id>` is no longer reported, but the work per
+/// file stays linear instead of growing with steps × steps.
+const MAX_ORDERED_STEPS: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum ScopeKey {
