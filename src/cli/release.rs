@@ -414,49 +414,62 @@ fn describe(op: &Operation) -> String {
     }
 }
 
-pub fn deploy(ctx: &Context, printer: &Printer, args: DeployArgs) -> Result<()> {
-    let image = args.image.clone().unwrap_or_default();
+/// One release operation in `env` of `project`, with the gate flags every operation shares.
+fn run_operation(
+    ctx: &Context,
+    printer: &Printer,
+    (project, env, target): (&str, &str, CliTarget),
+    op: Operation,
+    gate: &GateFlags,
+) -> Result<()> {
     let release = ReleaseArgs {
-        project: &args.project,
-        op: Operation::Deploy { image },
-        env: &args.env,
-        kind: args.target.into(),
-        force: args.gate.force,
-        grant_flag: args.gate.preauth_grant.as_deref(),
-        require_grant: args.gate.require_preauth,
-        lock_wait: args.gate.lock_wait,
+        project,
+        op,
+        env,
+        kind: target.into(),
+        force: gate.force,
+        grant_flag: gate.preauth_grant.as_deref(),
+        require_grant: gate.require_preauth,
+        lock_wait: gate.lock_wait,
     };
-    run_release(ctx, printer, release, &args.gate)
+    run_release(ctx, printer, release, gate)
+}
+
+pub fn deploy(ctx: &Context, printer: &Printer, args: DeployArgs) -> Result<()> {
+    let op = Operation::Deploy {
+        image: args.image.clone().unwrap_or_default(),
+    };
+    run_operation(
+        ctx,
+        printer,
+        (&args.project, &args.env, args.target),
+        op,
+        &args.gate,
+    )
 }
 
 pub fn rollback(ctx: &Context, printer: &Printer, args: RollbackArgs) -> Result<()> {
-    let release = ReleaseArgs {
-        project: &args.project,
-        op: Operation::Rollback { to: args.to.clone() },
-        env: &args.env,
-        kind: args.target.into(),
-        force: args.gate.force,
-        grant_flag: args.gate.preauth_grant.as_deref(),
-        require_grant: args.gate.require_preauth,
-        lock_wait: args.gate.lock_wait,
-    };
-    run_release(ctx, printer, release, &args.gate)
+    let op = Operation::Rollback { to: args.to.clone() };
+    run_operation(
+        ctx,
+        printer,
+        (&args.project, &args.env, args.target),
+        op,
+        &args.gate,
+    )
 }
 
 pub fn promote(ctx: &Context, printer: &Printer, args: PromoteArgs) -> Result<()> {
-    let release = ReleaseArgs {
-        project: &args.project,
-        op: Operation::Promote {
-            from_env: args.from.clone(),
-        },
-        env: &args.to,
-        kind: args.target.into(),
-        force: args.gate.force,
-        grant_flag: args.gate.preauth_grant.as_deref(),
-        require_grant: args.gate.require_preauth,
-        lock_wait: args.gate.lock_wait,
+    let op = Operation::Promote {
+        from_env: args.from.clone(),
     };
-    run_release(ctx, printer, release, &args.gate)
+    run_operation(
+        ctx,
+        printer,
+        (&args.project, &args.to, args.target),
+        op,
+        &args.gate,
+    )
 }
 
 struct ReleasesReport {
