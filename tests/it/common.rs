@@ -18,3 +18,18 @@ pub fn autosd(home: &Path) -> Command {
     cmd.env("AUTOSD_HOME", home).current_dir(home);
     cmd
 }
+
+/// What a finished `autosd` run left behind, for the black-box tests.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// Stdout parsed as the one JSON document `--output json` prints.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}

@@ -3,7 +3,7 @@
 //! grants per policy, the kill switch across machines (git store), and secrecy.
 //! The full operation × environment × grant × halt table is a unit test (src/policy/tests.rs,
 //! src/ops/guard/tests.rs): deploy and friends do not exist as commands yet.
-use crate::common::autosd;
+use crate::common::{Out, autosd};
 use assert_cmd::Command;
 use serde_json::Value;
 use std::fs;
@@ -21,19 +21,6 @@ const EXIT_PREAUTH_INVALID: i32 = 11;
 const EXIT_ENV_INVALID: i32 = 20;
 const EXIT_CONFIRM_REQUIRED: i32 = 22;
 const EXIT_CONFIG_EXISTS: i32 = 25;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
 
 /// A temp home plus a git-less repository directory `repo/` inside it.
 struct Site {

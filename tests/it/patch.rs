@@ -2,7 +2,7 @@
 //! workflow with fixable findings. Pushes through the gate (grant, halt, audit), refusals,
 //! failing checks, a remote that rejects the push (pre-receive hook), the pull request
 //! against a wiremock GitHub, `--dry-run`, and the user's dirty checkout left untouched.
-use crate::common::autosd;
+use crate::common::{Out, autosd};
 use autosd::context::unix_now;
 use autosd::grant::{ArtifactKind, load_signing_key, sign_artifact};
 use serde_json::{Value, json};
@@ -27,19 +27,6 @@ const TOKEN: &str = "ghs_PATCHTESTTOKEN0123456789";
 /// keeps its credentials (persist-credentials).
 const WORKFLOW: &str = "name: ci\non: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - run: echo hi\n";
 const CLEAN_WORKFLOW: &str = "name: ci\non: push\npermissions:\n  contents: read\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n";
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-}
 
 /// A home, a bare remote `remote.git` (default branch `main`) and a clone-like `repo/`
 /// whose `main` is pushed there.

@@ -1,6 +1,6 @@
 //! Black-box tests of `autosd preauth …`: every command, the OPERATIONS.md examples
 //! verbatim, JSON output, concurrency, bad input and secrecy of tokens and keys.
-use crate::common::autosd;
+use crate::common::{Out, autosd};
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -18,19 +18,6 @@ pub const EXIT_KEY_EXISTS: i32 = 14;
 pub const EXIT_KEY_MISSING: i32 = 15;
 pub const EXIT_KEY_INSECURE: i32 = 16;
 pub const EXIT_TRUST_INVALID: i32 = 17;
-
-pub struct Out {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
-    }
-}
 
 pub fn run_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     let mut cmd = autosd(home);

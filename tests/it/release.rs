@@ -1,7 +1,7 @@
 //! Black-box tests of `autosd deploy | rollback | promote | releases | lock` through the gate:
 //! generic_container with the fixture scripts (no engine needed), and docker against the
 //! real engine (skipped visibly without one).
-use crate::common::autosd;
+use crate::common::{Out, autosd};
 use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use crate::generic::{Platform, fixture};
 use assert_cmd::Command;
@@ -19,18 +19,6 @@ const EXIT_CONFIRM_REQUIRED: i32 = 22;
 const EXIT_HALTED: i32 = 23;
 const EXIT_DEPLOY_FAILED: i32 = 40;
 const EXIT_TARGET_SETTINGS_INVALID: i32 = 44;
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
-    }
-}
 
 struct Site {
     dir: tempfile::TempDir,
