@@ -21,6 +21,8 @@ pub enum CliTarget {
     Docker,
     #[value(name = "generic_container")]
     GenericContainer,
+    Swarm,
+    Kubernetes,
 }
 
 impl From<CliTarget> for TargetKind {
@@ -28,6 +30,8 @@ impl From<CliTarget> for TargetKind {
         match t {
             CliTarget::Docker => TargetKind::Docker,
             CliTarget::GenericContainer => TargetKind::GenericContainer,
+            CliTarget::Swarm => TargetKind::Swarm,
+            CliTarget::Kubernetes => TargetKind::Kubernetes,
         }
     }
 }
@@ -308,10 +312,29 @@ fn github_outputs(ctx: &Context, report: &ReleaseReport) -> Result<()> {
 
 struct DryRunReport(DryRun);
 
+/// What a target's `--dry-run` change is called.
+fn change_name(target: &str) -> &'static str {
+    match target {
+        "kubernetes" => "server-side apply patch",
+        "swarm" => "service spec",
+        _ => "change",
+    }
+}
+
 impl Render for DryRunReport {
     fn human(&self) -> String {
         let d = &self.0;
         let mut out = d.plan.describe();
+        if let Some(change) = &d.change {
+            let text = serde_json::to_string_pretty(change).unwrap_or_default();
+            out.push_str(&format!(
+                "{} that would be applied:\n",
+                change_name(&d.plan.release.target)
+            ));
+            for line in text.lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
         out.push_str(&match &d.decision {
             Ok(why) => format!("grant decision: {why}\n"),
             Err(e) => format!("grant decision: DENIED — {e}\n"),
@@ -332,6 +355,7 @@ impl Render for DryRunReport {
         json!({
             "dry_run": true,
             "plan": d.plan,
+            "change": d.change,
             "allowed": d.decision.is_ok(),
             "decision": match &d.decision { Ok(s) => s.clone(), Err(e) => e.to_string() },
             "halted": d.halted,

@@ -2,6 +2,7 @@
 //! git), loading it with serde-saphyr, and validating the file-shaped `raw` structs into the
 //! checked `ProjectConfig` the rest of autosd uses. Every problem is reported with its line,
 //! all at once. This module decides nothing about permissions: that is `policy`.
+mod lines;
 mod raw;
 mod template;
 
@@ -92,6 +93,20 @@ pub const DEFAULT_MAX_RESTARTS_PER_HOUR: u32 = 3;
 pub struct TargetSettings {
     pub line: u64,
     pub settings: BTreeMap<String, serde_json::Value>,
+    /// The line of every key below `target:`, by dotted path (`update.parallelism`).
+    pub lines: BTreeMap<String, u64>,
+}
+
+impl TargetSettings {
+    /// Settings given as a JSON mapping rather than read from a file (tests, tools); every
+    /// problem is reported at `line`. Anything but a mapping gives no settings.
+    pub fn from_json(value: serde_json::Value, line: u64) -> Self {
+        TargetSettings {
+            line,
+            settings: serde_json::from_value(value).unwrap_or_default(),
+            lines: BTreeMap::new(),
+        }
+    }
 }
 
 /// Which `Store` backend holds shared state (halts, revocations, ledger).
@@ -209,7 +224,17 @@ pub fn parse(text: &str, path: &Path, root: &Path) -> Result<ProjectConfig> {
         };
         invalid(path, vec![problem])
     })?;
-    validate(raw, path, root).map_err(|problems| invalid(path, problems))
+    let mut config = validate(raw, path, root).map_err(|problems| invalid(path, problems))?;
+    let lines = lines::key_lines(text);
+    for env in &mut config.environments {
+        let prefix = format!("environments.{}.target.", env.name);
+        env.target.lines = lines
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, l)| (k[prefix.len()..].to_string(), *l))
+            .collect();
+    }
+    Ok(config)
 }
 
 /// One thing wrong with the file, at a line.
@@ -393,10 +418,11 @@ fn environment(name: &str, line: u64, raw: RawEnvironment) -> std::result::Resul
         Some(t) => TargetSettings {
             line: line_of(&t),
             settings: t.value,
+            lines: BTreeMap::new(),
         },
         None => TargetSettings {
             line,
-            settings: BTreeMap::new(),
+            ..TargetSettings::default()
         },
     };
     let max_restarts_per_hour = raw

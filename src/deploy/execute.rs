@@ -305,6 +305,7 @@ mod tests {
                 now: 1_800_000_000 + i64::from(self.n),
                 gate: GateSpec::default(),
                 keep: 5,
+                strategy: Default::default(),
             };
             execute(
                 &self.target,
@@ -499,6 +500,7 @@ mod tests {
             now: 0,
             gate: GateSpec::default(),
             keep: 5,
+            strategy: Default::default(),
         };
         let plan = plan_only(
             &e.target,

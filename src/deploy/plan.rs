@@ -25,6 +25,20 @@ impl PlanKind {
     }
 }
 
+/// How a target replaces what serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// One host: start the new release beside the serving one, gate it, then switch
+    /// (docker, generic_container).
+    #[default]
+    Candidate,
+    /// An orchestrator (Swarm, Kubernetes) replaces replicas in place by its own rolling
+    /// update; autosd gates the result and, if it fails, rolls the object forward again to
+    /// the known-good digest from the ledger. The orchestrator's own rollback is never used.
+    RollingUpdate,
+}
+
 /// One step, in execution order. Lock and ledger steps run in the executor; the rest in
 /// the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -54,8 +68,18 @@ pub enum Step {
     RestartRetained {
         release_id: String,
     },
+    /// Update the orchestrator's object (service, Deployment) to `digest`, created if
+    /// missing; the orchestrator rolls replicas over per the environment's update settings.
+    RollOut {
+        digest: String,
+    },
     HealthGate {
         gate: GateSpec,
+    },
+    /// If the gate fails: update the object back to the known-good `digest` (from the
+    /// ledger) and gate that; with no known-good release, take the new one out of service.
+    RevertOnFailure {
+        digest: Option<String>,
     },
     /// Stop the serving release (kept) and put the passed candidate in its place.
     SwitchOver {
@@ -94,6 +118,15 @@ impl Step {
             Step::RestartRetained { release_id } => {
                 format!("restart the retained container of {release_id} (no pull)")
             }
+            Step::RollOut { digest } => {
+                format!("roll out {digest} (the orchestrator replaces replicas per `update:`)")
+            }
+            Step::RevertOnFailure { digest } => match digest {
+                Some(d) => format!("if the gate fails: roll back out to the known-good {d} (ledger)"),
+                None => {
+                    "if the gate fails: take the new release out of service (nothing was known-good)".into()
+                }
+            },
             Step::HealthGate { gate } => format!(
                 "health gate: ready within {}, then healthy for {} (checked every {})",
                 humantime::format_duration(gate.ready_timeout),
@@ -158,6 +191,7 @@ pub struct Request {
     pub now: i64,
     pub gate: GateSpec,
     pub keep: usize,
+    pub strategy: Strategy,
 }
 
 impl Request {
@@ -184,7 +218,30 @@ fn recover_step(ledger: &Ledger) -> Option<Step> {
     (!ids.is_empty()).then_some(Step::RecoverInterrupted { release_ids: ids })
 }
 
+/// The rolling update of `digest` over what serves (`known_good`): autosd gates it and
+/// reverts to `known_good` itself.
+fn rolling_steps(req: &Request, ledger: &Ledger, digest: &str, known_good: Option<&Release>) -> Vec<Step> {
+    let mut steps = vec![Step::AcquireLock];
+    steps.extend(recover_step(ledger));
+    steps.extend([
+        Step::RecordStart,
+        Step::RollOut {
+            digest: digest.to_string(),
+        },
+        Step::HealthGate { gate: req.gate },
+        Step::RevertOnFailure {
+            digest: known_good.map(|r| r.digest.clone()),
+        },
+        Step::RecordVerdict,
+        Step::ReleaseLock,
+    ]);
+    steps
+}
+
 fn candidate_steps(req: &Request, ledger: &Ledger, digest: &str) -> Vec<Step> {
+    if req.strategy == Strategy::RollingUpdate {
+        return rolling_steps(req, ledger, digest, ledger.serving());
+    }
     let mut steps = vec![Step::AcquireLock];
     steps.extend(recover_step(ledger));
     if ledger.serving().is_none() {
@@ -287,7 +344,9 @@ pub fn plan_rollback(
         .iter()
         .find(|(id, _)| id == &source.id)
         .or_else(|| retained.iter().find(|(_, digest)| digest == &source.digest));
-    if let Some((kept_id, _)) = kept {
+    if req.strategy == Strategy::RollingUpdate {
+        steps = rolling_steps(req, ledger, &source.digest, serving);
+    } else if let Some((kept_id, _)) = kept {
         steps.extend([
             Step::RecordStart,
             Step::StopServing {
@@ -379,6 +438,7 @@ mod tests {
             now: 1_800_000_000,
             gate: GateSpec::default(),
             keep: 5,
+            strategy: Default::default(),
         }
     }
 
@@ -394,6 +454,8 @@ mod tests {
                 Step::StopServing { .. } => "stop",
                 Step::RestartRetained { .. } => "restart",
                 Step::HealthGate { .. } => "gate",
+                Step::RollOut { .. } => "roll-out",
+                Step::RevertOnFailure { .. } => "revert-on-failure",
                 Step::SwitchOver { .. } => "switch",
                 Step::Prune { .. } => "prune",
                 Step::RecordVerdict => "record-verdict",
@@ -439,6 +501,48 @@ mod tests {
                 "unlock"
             ]
         );
+    }
+
+    #[test]
+    fn rolling_updates_revert_to_the_known_good_digest_themselves() {
+        let rolling = Request {
+            strategy: Strategy::RollingUpdate,
+            ..req()
+        };
+        let l = ledger_of(&[("r1", "a", Verdict::Healthy), ("r2", "b", Verdict::Failed)]);
+        let p = plan_deploy(&rolling, &l, "shop:v3", "sha256:c");
+        let expected = [
+            "lock",
+            "record-start",
+            "roll-out",
+            "gate",
+            "revert-on-failure",
+            "record-verdict",
+            "unlock",
+        ];
+        assert_eq!(kinds(&p), expected);
+        let serving = l.serving().map(|r| r.digest.clone());
+        assert_eq!(
+            p.steps[4],
+            Step::RevertOnFailure {
+                digest: serving.clone()
+            }
+        );
+        // A rollback is a roll-out of the known-good digest, guarded by what serves now.
+        let l = ledger_of(&[("r1", "a", Verdict::Healthy), ("r2", "b", Verdict::Healthy)]);
+        let p = plan_rollback(&rolling, &l, None, &[]).expect("plan");
+        assert_eq!(kinds(&p), expected);
+        assert_eq!(p.release.digest, l.find("r1").expect("r1").digest);
+        assert_eq!(
+            p.steps[4],
+            Step::RevertOnFailure {
+                digest: l.serving().map(|r| r.digest.clone())
+            }
+        );
+        // Nothing known-good: a failed first roll-out is taken out of service.
+        let p = plan_deploy(&rolling, &ledger_of(&[]), "shop:v1", "sha256:a");
+        assert_eq!(p.steps[4], Step::RevertOnFailure { digest: None });
+        assert!(p.describe().contains("take the new release out of service"));
     }
 
     #[test]

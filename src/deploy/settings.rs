@@ -1,6 +1,7 @@
 //! Target settings of one environment, from the project file's `environments.<env>.target`
 //! mapping (`docker:` or `generic_container:`). Raw file-shaped structs are validated into
 //! checked ones, collecting every problem rather than stopping at the first.
+use crate::config::TargetSettings;
 use crate::deploy::health::GateSpec;
 use crate::error::{Error, ErrorCode, Result};
 use serde::Deserialize;
@@ -14,6 +15,8 @@ pub const DEFAULT_KEEP: usize = 5;
 pub enum TargetKind {
     Docker,
     GenericContainer,
+    Swarm,
+    Kubernetes,
 }
 
 impl TargetKind {
@@ -21,6 +24,8 @@ impl TargetKind {
         match s {
             "docker" => Some(TargetKind::Docker),
             "generic_container" => Some(TargetKind::GenericContainer),
+            "swarm" => Some(TargetKind::Swarm),
+            "kubernetes" => Some(TargetKind::Kubernetes),
             _ => None,
         }
     }
@@ -29,6 +34,8 @@ impl TargetKind {
         match self {
             TargetKind::Docker => "docker",
             TargetKind::GenericContainer => "generic_container",
+            TargetKind::Swarm => "swarm",
+            TargetKind::Kubernetes => "kubernetes",
         }
     }
 }
@@ -140,108 +147,192 @@ pub struct GenericSettings {
     pub http: Option<String>,
 }
 
-fn problem(env: &str, line: u64, problems: Vec<String>) -> Error {
-    let at = if line > 0 {
-        format!(" (line {line})")
-    } else {
-        String::new()
-    };
-    Error::new(
-        ErrorCode::TargetSettingsInvalid,
-        format!(
-            "target settings of environment `{env}`{at}: {}",
-            problems.join("; ")
-        ),
-    )
-    .hint("see the target settings documented in docs/targets.md")
+/// One kind's settings inside an environment's `target:` mapping, with where each key sits
+/// in the project file. Validation collects every problem, each at the line of its key,
+/// and `finish` reports them together.
+pub struct Section<'a> {
+    env: &'a str,
+    target: &'a TargetSettings,
+    /// Where this kind's keys start in `target.lines`: "" (flat form) or "docker." (nested).
+    prefix: String,
+    value: serde_json::Value,
+    problems: Vec<(u64, String)>,
 }
 
-/// The settings of `kind` in an environment's `target` mapping: either flat with a `kind:`
-/// key (`{kind: docker, image: …, ports: […]}`, the documented form) or nested under the
-/// kind's name (`{docker: {…}}`).
-fn section(
-    target: &BTreeMap<String, serde_json::Value>,
-    kind: TargetKind,
-    env: &str,
-    line: u64,
-) -> Result<serde_json::Value> {
-    if let Some(declared) = target.get("kind") {
-        if declared.as_str() != Some(kind.as_str()) {
-            return Err(problem(
-                env,
-                line,
-                vec![format!(
-                    "the target kind is {declared}, not `{}`: pass --target to match",
-                    kind.as_str()
-                )],
-            ));
-        }
-        let rest: serde_json::Map<String, serde_json::Value> = target
-            .iter()
-            .filter(|(k, _)| k.as_str() != "kind")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        return Ok(serde_json::Value::Object(rest));
-    }
-    target.get(kind.as_str()).cloned().ok_or_else(|| {
-        problem(
+impl<'a> Section<'a> {
+    /// The settings of `kind` in an environment's `target` mapping: either flat with a
+    /// `kind:` key (`{kind: docker, image: …}`, the documented form) or nested under the
+    /// kind's name (`{docker: {…}}`).
+    pub fn of(target: &'a TargetSettings, kind: TargetKind, env: &'a str) -> Result<Section<'a>> {
+        let mut section = Section {
             env,
-            line,
-            vec![format!(
-                "no `{}` target; add `kind: {}` and its settings under environments.{env}.target",
-                kind.as_str(),
-                kind.as_str()
-            )],
-        )
-    })
-}
-
-fn duration(field: &str, raw: &Option<String>, default: Duration, problems: &mut Vec<String>) -> Duration {
-    match raw {
-        None => default,
-        Some(s) => match humantime::parse_duration(s) {
-            Ok(d) => d,
-            Err(e) => {
-                problems.push(format!(
-                    "{field}: `{s}` is not a duration ({e}); write e.g. 30s or 500ms"
-                ));
-                default
+            target,
+            prefix: String::new(),
+            value: serde_json::Value::Null,
+            problems: Vec::new(),
+        };
+        let settings = &target.settings;
+        if let Some(declared) = settings.get("kind") {
+            if declared.as_str() != Some(kind.as_str()) {
+                section.problem(
+                    "kind",
+                    format!(
+                        "the target kind is {declared}, not `{}`: pass --target to match",
+                        kind.as_str()
+                    ),
+                );
+                return Err(section.error());
             }
-        },
-    }
-}
-
-fn gate(raw: &RawHealth, problems: &mut Vec<String>) -> GateSpec {
-    let d = GateSpec::default();
-    let spec = GateSpec {
-        ready_timeout: duration(
-            "health.ready_timeout",
-            &raw.ready_timeout,
-            d.ready_timeout,
-            problems,
-        ),
-        stability_window: duration(
-            "health.stability_window",
-            &raw.stability_window,
-            d.stability_window,
-            problems,
-        ),
-        interval: duration("health.interval", &raw.interval, d.interval, problems),
-    };
-    if spec.interval.is_zero() {
-        problems.push("health.interval must be more than 0".into());
-    }
-    spec
-}
-
-fn env_names(env: &BTreeMap<String, String>, problems: &mut Vec<String>) {
-    for name in env.keys() {
-        let ok = !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !ok {
-            problems.push(format!("env: `{name}` is not a valid variable name"));
+            let rest: serde_json::Map<String, serde_json::Value> = settings
+                .iter()
+                .filter(|(k, _)| k.as_str() != "kind")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            section.value = serde_json::Value::Object(rest);
+            return Ok(section);
         }
+        match settings.get(kind.as_str()) {
+            Some(v) => {
+                section.value = v.clone();
+                section.prefix = format!("{}.", kind.as_str());
+                Ok(section)
+            }
+            None => {
+                section.problem(
+                    "",
+                    format!(
+                        "no `{}` target; add `kind: {}` and its settings under environments.{env}.target",
+                        kind.as_str(),
+                        kind.as_str()
+                    ),
+                );
+                Err(section.error())
+            }
+        }
+    }
+
+    pub fn env(&self) -> &str {
+        self.env
+    }
+
+    /// The line of `field` (a dotted path below the kind, e.g. `update.parallelism`): the
+    /// key itself, else its nearest written parent, else the `target:` line.
+    pub fn line(&self, field: &str) -> u64 {
+        let mut path = format!("{}{field}", self.prefix);
+        loop {
+            if let Some(line) = self.target.lines.get(path.trim_end_matches('.')) {
+                return *line;
+            }
+            match path.trim_end_matches('.').rsplit_once('.') {
+                Some((parent, _)) => path = format!("{parent}."),
+                None => return self.target.line,
+            }
+        }
+    }
+
+    /// Records a problem with `field` ("" for the section as a whole).
+    pub fn problem(&mut self, field: &str, message: impl Into<String>) {
+        let message = message.into();
+        let text = if field.is_empty() {
+            message
+        } else {
+            format!("{field}: {message}")
+        };
+        self.problems.push((self.line(field), text));
+    }
+
+    /// The section in its file shape `T`; a wrong key or type is a problem at its line.
+    pub fn parse<T: for<'de> Deserialize<'de>>(&mut self) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(&self.value) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                // The path ends at the offending key (an unknown one included).
+                let field = if path == "." { String::new() } else { path };
+                self.problem(&field, inner);
+                None
+            }
+        }
+    }
+
+    /// A duration field (`30s`, `500ms`); `default` when absent or wrong.
+    pub fn duration(&mut self, field: &str, raw: &Option<String>, default: Duration) -> Duration {
+        match raw {
+            None => default,
+            Some(s) => match humantime::parse_duration(s) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.problem(
+                        field,
+                        format!("`{s}` is not a duration ({e}); write e.g. 30s or 500ms"),
+                    );
+                    default
+                }
+            },
+        }
+    }
+
+    /// The health gate's three times under `health.`.
+    pub fn gate(
+        &mut self,
+        ready_timeout: &Option<String>,
+        stability_window: &Option<String>,
+        interval: &Option<String>,
+    ) -> GateSpec {
+        let d = GateSpec::default();
+        let spec = GateSpec {
+            ready_timeout: self.duration("health.ready_timeout", ready_timeout, d.ready_timeout),
+            stability_window: self.duration("health.stability_window", stability_window, d.stability_window),
+            interval: self.duration("health.interval", interval, d.interval),
+        };
+        if spec.interval.is_zero() {
+            self.problem("health.interval", "must be more than 0");
+        }
+        spec
+    }
+
+    /// Environment variable names under `env:`.
+    pub fn env_names(&mut self, env: &BTreeMap<String, String>) {
+        for name in env.keys() {
+            let ok = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                self.problem(
+                    &format!("env.{name}"),
+                    format!("`{name}` is not a valid variable name"),
+                );
+            }
+        }
+    }
+
+    /// `settings` if no problem was found, else every problem, in line order, as one error.
+    pub fn finish<T>(self, settings: T) -> Result<T> {
+        if self.problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(self.error())
+        }
+    }
+
+    /// Every problem so far as one error (for a section that cannot be read at all).
+    pub fn error(mut self) -> Error {
+        self.problems.sort_by_key(|(line, _)| *line);
+        let list: Vec<String> = self
+            .problems
+            .iter()
+            .map(|(line, text)| format!("line {line}: {text}"))
+            .collect();
+        Error::new(
+            ErrorCode::TargetSettingsInvalid,
+            format!(
+                "target settings of environment `{}`: {}",
+                self.env,
+                list.join("; ")
+            ),
+        )
+        .hint("see the target settings documented in docs/targets.md")
     }
 }
 
@@ -288,68 +379,56 @@ pub fn parse_memory(s: &str) -> Option<i64> {
         .and_then(|n| n.checked_mul(mult))
 }
 
-fn from_value<T: for<'de> Deserialize<'de>>(v: &serde_json::Value, problems: &mut Vec<String>) -> Option<T> {
-    match T::deserialize(v) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            problems.push(e.to_string());
-            None
-        }
-    }
-}
-
 impl DockerSettings {
-    /// Validates the `docker:` section of an environment's `target` mapping.
-    pub fn from_target(target: &BTreeMap<String, serde_json::Value>, env: &str, line: u64) -> Result<Self> {
-        let value = section(target, TargetKind::Docker, env, line)?;
-        let mut problems = Vec::new();
-        let Some(raw) = from_value::<RawDocker>(&value, &mut problems) else {
-            return Err(problem(env, line, problems));
+    /// Validates the `docker` settings of an environment's `target` mapping.
+    pub fn from_target(target: &TargetSettings, env: &str) -> Result<Self> {
+        let mut s = Section::of(target, TargetKind::Docker, env)?;
+        let Some(raw) = s.parse::<RawDocker>() else {
+            return Err(s.error());
         };
         let mut ports = Vec::new();
-        for p in &raw.ports {
+        for (i, p) in raw.ports.iter().enumerate() {
             match parse_port(p) {
                 Ok(pm) => ports.push(pm),
-                Err(e) => problems.push(e),
+                Err(e) => s.problem(&format!("ports.{i}"), e),
             }
         }
-        env_names(&raw.env, &mut problems);
+        s.env_names(&raw.env);
         if raw.command.as_ref().is_some_and(Vec::is_empty) {
-            problems.push("command: give at least the program, or leave it out to use the image's".into());
+            s.problem(
+                "command",
+                "give at least the program, or leave it out to use the image's",
+            );
         }
         let memory_bytes = raw.memory.as_ref().and_then(|m| {
             let b = parse_memory(m);
             if b.is_none() {
-                problems.push(format!("memory: `{m}` is not a size like 256m or 1g"));
+                s.problem("memory", format!("`{m}` is not a size like 256m or 1g"));
             }
             b
         });
         let nano_cpus = raw.cpus.and_then(|c| {
-            if c.is_finite() && c > 0.0 && c <= 1024.0 {
-                Some((c * 1e9) as i64)
-            } else {
-                problems.push(format!("cpus: `{c}` must be a positive number of CPUs"));
-                None
+            let n = nano_cpus(c);
+            if n.is_none() {
+                s.problem("cpus", format!("`{c}` must be a positive number of CPUs"));
             }
+            n
         });
         let keep = raw.keep.unwrap_or(DEFAULT_KEEP);
-        let stop_timeout = duration(
-            "stop_timeout",
-            &raw.stop_timeout,
-            Duration::from_secs(10),
-            &mut problems,
-        );
-        let gate = gate(&raw.health, &mut problems);
-        let http = match &raw.health.http {
+        let stop_timeout = s.duration("stop_timeout", &raw.stop_timeout, Duration::from_secs(10));
+        let h = &raw.health;
+        let gate = s.gate(&h.ready_timeout, &h.stability_window, &h.interval);
+        let http = match &h.http {
             None => None,
             Some(RawHttp { url: Some(_), .. }) => {
-                problems.push(
-                    "health.http: docker probes name a container `port` and `path`, not a `url`".into(),
+                s.problem(
+                    "health.http.url",
+                    "docker probes name a container `port` and `path`, not a `url`",
                 );
                 None
             }
             Some(RawHttp { port: None, .. }) => {
-                problems.push("health.http.port: the container port to probe is required".into());
+                s.problem("health.http", "`port`, the container port to probe, is required");
                 None
             }
             Some(RawHttp {
@@ -359,20 +438,18 @@ impl DockerSettings {
             }) => {
                 let path = path.clone().unwrap_or_else(|| "/".into());
                 if !path.starts_with('/') {
-                    problems.push(format!("health.http.path: `{path}` must start with /"));
+                    s.problem("health.http.path", format!("`{path}` must start with /"));
                 }
                 if !ports.iter().any(|p| p.container_port == *port) {
-                    problems.push(format!(
-                        "health.http.port: container port {port} is not in `ports`"
-                    ));
+                    s.problem(
+                        "health.http.port",
+                        format!("container port {port} is not in `ports`"),
+                    );
                 }
                 Some(HttpCheck::ContainerPort { port: *port, path })
             }
         };
-        if !problems.is_empty() {
-            return Err(problem(env, line, problems));
-        }
-        Ok(DockerSettings {
+        s.finish(DockerSettings {
             image: raw.image,
             ports,
             env: raw.env,
@@ -389,13 +466,17 @@ impl DockerSettings {
     }
 }
 
+/// CPUs as Docker's nano-CPUs, if a sane positive number.
+pub fn nano_cpus(cpus: f64) -> Option<i64> {
+    (cpus.is_finite() && cpus > 0.0 && cpus <= 1024.0).then_some((cpus * 1e9) as i64)
+}
+
 impl GenericSettings {
-    /// Validates the `generic_container:` section of an environment's `target` mapping.
-    pub fn from_target(target: &BTreeMap<String, serde_json::Value>, env: &str, line: u64) -> Result<Self> {
-        let value = section(target, TargetKind::GenericContainer, env, line)?;
-        let mut problems = Vec::new();
-        let Some(raw) = from_value::<RawGeneric>(&value, &mut problems) else {
-            return Err(problem(env, line, problems));
+    /// Validates the `generic_container` settings of an environment's `target` mapping.
+    pub fn from_target(target: &TargetSettings, env: &str) -> Result<Self> {
+        let mut s = Section::of(target, TargetKind::GenericContainer, env)?;
+        let Some(raw) = s.parse::<RawGeneric>() else {
+            return Err(s.error());
         };
         for (name, argv) in [
             ("deploy", Some(&raw.deploy)),
@@ -404,18 +485,23 @@ impl GenericSettings {
             ("restart", raw.restart.as_ref()),
         ] {
             if argv.is_some_and(|a| a.is_empty() || a[0].is_empty()) {
-                problems.push(format!(
-                    "{name}: an argv array with the program first, e.g. [\"./deploy.sh\", \"--fast\"]"
-                ));
+                s.problem(
+                    name,
+                    "an argv array with the program first, e.g. [\"./deploy.sh\", \"--fast\"]",
+                );
             }
         }
-        env_names(&raw.env, &mut problems);
-        let timeout = duration("timeout", &raw.timeout, Duration::from_secs(300), &mut problems);
-        let gate = gate(&raw.health, &mut problems);
-        if raw.health.engine.is_some() {
-            problems.push("health.engine: only the docker target reads the engine's health".into());
+        s.env_names(&raw.env);
+        let timeout = s.duration("timeout", &raw.timeout, Duration::from_secs(300));
+        let h = &raw.health;
+        let gate = s.gate(&h.ready_timeout, &h.stability_window, &h.interval);
+        if h.engine.is_some() {
+            s.problem(
+                "health.engine",
+                "only the docker target reads the engine's health",
+            );
         }
-        let http = match &raw.health.http {
+        let http = match &h.http {
             None => None,
             Some(RawHttp {
                 url: Some(url),
@@ -423,21 +509,19 @@ impl GenericSettings {
                 path: None,
             }) => {
                 if crate::deploy::probe::HttpUrl::parse(url).is_err() {
-                    problems.push(format!(
-                        "health.http.url: `{url}` is not an http://host:port/path URL"
-                    ));
+                    s.problem(
+                        "health.http.url",
+                        format!("`{url}` is not an http://host:port/path URL"),
+                    );
                 }
                 Some(url.clone())
             }
             Some(_) => {
-                problems.push("health.http: generic_container probes give a `url` only".into());
+                s.problem("health.http", "generic_container probes give a `url` only");
                 None
             }
         };
-        if !problems.is_empty() {
-            return Err(problem(env, line, problems));
-        }
-        Ok(GenericSettings {
+        s.finish(GenericSettings {
             image: raw.image,
             deploy: raw.deploy,
             status: raw.status,
@@ -456,8 +540,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn target(v: serde_json::Value) -> BTreeMap<String, serde_json::Value> {
-        serde_json::from_value(v).expect("map")
+    fn target(v: serde_json::Value) -> TargetSettings {
+        TargetSettings::from_json(v, 7)
     }
 
     #[test]
@@ -466,7 +550,7 @@ mod tests {
             "ports": ["127.0.0.1:8080:80"], "env": {"MODE": "x"}, "memory": "64m", "cpus": 0.5,
             "health": {"http": {"port": 80, "path": "/health"}, "stability_window": "2s"}
         }}));
-        let s = DockerSettings::from_target(&t, "staging", 3).expect("valid");
+        let s = DockerSettings::from_target(&t, "staging").expect("valid");
         assert_eq!(s.ports[0].host_port, 8080);
         assert_eq!(s.ports[0].host_ip, "127.0.0.1");
         assert_eq!(s.memory_bytes, Some(64 << 20));
@@ -488,7 +572,7 @@ mod tests {
             "ports": ["127.0.0.1:x:80", "1:2:3:4"], "env": {"1BAD": "x"}, "memory": "lots",
             "health": {"http": {"port": 81}, "interval": "soon"}
         }}));
-        let e = DockerSettings::from_target(&t, "prod", 7).expect_err("invalid");
+        let e = DockerSettings::from_target(&t, "prod").expect_err("invalid");
         assert_eq!(e.code, ErrorCode::TargetSettingsInvalid);
         for needle in [
             "line 7",
@@ -505,17 +589,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_missing_sections_are_refused() {
-        let e = DockerSettings::from_target(&target(json!({"docker": {"portz": []}})), "dev", 0)
+        let e = DockerSettings::from_target(&target(json!({"docker": {"portz": []}})), "dev")
             .expect_err("unknown");
         assert!(e.message.contains("portz"), "{}", e.message);
-        let e = DockerSettings::from_target(&target(json!({})), "dev", 0).expect_err("missing");
+        let e = DockerSettings::from_target(&target(json!({})), "dev").expect_err("missing");
         assert!(e.message.contains("no `docker` target"), "{}", e.message);
         let flat = target(json!({"kind": "docker", "image": "shop:v1", "ports": ["80:8080"]}));
-        let s = DockerSettings::from_target(&flat, "dev", 0).expect("flat form");
+        let s = DockerSettings::from_target(&flat, "dev").expect("flat form");
         assert_eq!(s.image.as_deref(), Some("shop:v1"));
-        let e = GenericSettings::from_target(&flat, "dev", 4).expect_err("other kind");
+        let e = GenericSettings::from_target(&flat, "dev").expect_err("other kind");
         assert!(
-            e.message.contains("not `generic_container`") && e.message.contains("line 4"),
+            e.message.contains("not `generic_container`") && e.message.contains("line 7"),
             "{}",
             e.message
         );
@@ -527,18 +611,46 @@ mod tests {
             "deploy": ["./deploy.sh"], "status": ["./status.sh"], "timeout": "30s",
             "health": {"http": {"url": "http://127.0.0.1:9000/health"}}
         }}));
-        let s = GenericSettings::from_target(&t, "staging", 0).expect("valid");
+        let s = GenericSettings::from_target(&t, "staging").expect("valid");
         assert_eq!(s.deploy, vec!["./deploy.sh"]);
         assert_eq!(s.timeout, Duration::from_secs(30));
         assert_eq!(s.http.as_deref(), Some("http://127.0.0.1:9000/health"));
         let bad =
             target(json!({"generic_container": {"deploy": [], "health": {"http": {"url": "ftp://x"}}}}));
-        let e = GenericSettings::from_target(&bad, "staging", 0).expect_err("invalid");
+        let e = GenericSettings::from_target(&bad, "staging").expect_err("invalid");
         assert!(
             e.message.contains("deploy:") && e.message.contains("ftp://x"),
             "{}",
             e.message
         );
+    }
+
+    fn from_file(body: &str) -> TargetSettings {
+        let text = format!("version: 1\nproject: shop\nenvironments:\n  staging:\n    target:\n{body}");
+        let config = crate::config::parse(&text, std::path::Path::new("c.yml"), std::path::Path::new("/"))
+            .expect("project file");
+        config.environment("staging").expect("env").target.clone()
+    }
+
+    #[test]
+    fn problems_name_the_line_of_their_key() {
+        let t = from_file(
+            "      kind: docker\n      ports:\n        - \"80:80\"\n        - \"x:1\"\n      memory: lots\n      health:\n        interval: soon\n",
+        );
+        let e = DockerSettings::from_target(&t, "staging").expect_err("invalid");
+        for needle in ["line 9: ports.1", "line 10: memory", "line 12: health.interval"] {
+            assert!(e.message.contains(needle), "{needle} in {}", e.message);
+        }
+        let t = from_file("      docker:\n        image: a\n        portz: 1\n");
+        let e = DockerSettings::from_target(&t, "staging").expect_err("unknown key");
+        assert!(
+            e.message.contains("line 8: portz: unknown field"),
+            "{}",
+            e.message
+        );
+        let t = from_file("      docker:\n        keep: many\n");
+        let e = DockerSettings::from_target(&t, "staging").expect_err("wrong type");
+        assert!(e.message.contains("line 7: keep: invalid type"), "{}", e.message);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! same plan, gate, ledger and lock semantics. Implementations: `docker::DockerTarget`,
 //! `deploy::generic::GenericTarget`. Targets never touch the ledger or the audit log.
 use crate::deploy::health::GateFailure;
-use crate::deploy::plan::Plan;
+use crate::deploy::plan::{Plan, Strategy};
 use crate::deploy::release::Scope;
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
@@ -128,8 +128,20 @@ pub trait LockGuard {
 
 /// A deployment platform.
 pub trait Target {
-    /// `docker` or `generic_container`.
+    /// `docker`, `generic_container`, `swarm` or `kubernetes`.
     fn kind(&self) -> &'static str;
+
+    /// How the target replaces what serves; plans are built for it.
+    fn strategy(&self) -> Strategy {
+        Strategy::Candidate
+    }
+
+    /// The exact object change `plan` would make (a Swarm service spec, a Kubernetes apply
+    /// patch), for `--dry-run`; None where the plan's steps say it all. Changes nothing.
+    fn preview(&self, plan: &Plan) -> Result<Option<serde_json::Value>> {
+        let _ = plan;
+        Ok(None)
+    }
 
     /// The digest `image` resolves to (pulling if the target can and must).
     fn resolve(&self, image: &str, progress: &mut dyn Progress) -> Result<String>;

@@ -148,12 +148,14 @@ mod tests {
     use serde_json::json;
 
     fn settings() -> DockerSettings {
-        let t = serde_json::from_value(json!({"docker": {
-            "ports": ["127.0.0.1:18080:8080"], "env": {"MODE": "prod"}, "memory": "64m", "init": true,
-            "health": {"http": {"port": 8080, "path": "/health"}}
-        }}))
-        .expect("map");
-        DockerSettings::from_target(&t, "staging", 0).expect("settings")
+        let t = crate::config::TargetSettings::from_json(
+            json!({"docker": {
+                "ports": ["127.0.0.1:18080:8080"], "env": {"MODE": "prod"}, "memory": "64m", "init": true,
+                "health": {"http": {"port": 8080, "path": "/health"}}
+            }}),
+            0,
+        );
+        DockerSettings::from_target(&t, "staging").expect("settings")
     }
 
     #[test]

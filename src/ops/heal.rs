@@ -8,7 +8,7 @@ use crate::config::Environment;
 use crate::deploy::execute::{self, Operation as ReleaseOp};
 use crate::deploy::health::{Gate, GateSpec, GateStep, Observation};
 use crate::deploy::release::Scope;
-use crate::deploy::settings::{DockerSettings, GenericSettings, TargetKind};
+use crate::deploy::settings::TargetKind;
 use crate::deploy::target::{Diagnosis, Outcome, Progress, Target};
 use crate::error::{Error, ErrorCode, Result};
 use crate::heal::incident::{
@@ -18,7 +18,8 @@ use crate::heal::ladder::{self, Rung, Situation};
 use crate::heal::postmortem;
 use crate::ops::guard::{Confirm, Privileged};
 use crate::ops::live::ProjectSession;
-use crate::ops::release::{StoreLedgers, open_target};
+use crate::ops::release::StoreLedgers;
+use crate::ops::targets::{Configured, open_target};
 use crate::policy;
 use crate::store::{Key, Store};
 use serde::Serialize;
@@ -220,16 +221,6 @@ impl HealReport {
             )),
         )
     }
-}
-
-fn gate_spec(env: &Environment, kind: TargetKind) -> Result<GateSpec> {
-    let settings = &env.target.settings;
-    Ok(match kind {
-        TargetKind::Docker => DockerSettings::from_target(settings, &env.name, env.target.line)?.gate,
-        TargetKind::GenericContainer => {
-            GenericSettings::from_target(settings, &env.name, env.target.line)?.gate
-        }
-    })
 }
 
 /// The health gate after a restart: ready within the deadline, then healthy for the window.
@@ -505,7 +496,7 @@ fn heal_env(
         }
     };
     report.incident = Some(id.clone());
-    let spec = gate_spec(env, args.kind)?;
+    let spec = Configured::read(env, args.kind)?.gate();
     let mut run = EnvRun {
         session,
         args,

@@ -6,3 +6,4 @@ pub mod heal;
 pub mod live;
 pub mod patch;
 pub mod release;
+pub mod targets;

@@ -4,18 +4,17 @@
 //! gate's act: `deploy::execute` (lock → plan → target → ledger) inside `ProjectSession::run`.
 use crate::config::Environment;
 use crate::deploy::execute::{self, Executed, LedgerIo, Operation};
-use crate::deploy::generic::GenericTarget;
 use crate::deploy::ledger::{Ledger, LedgerLineV1, ledger_key};
 use crate::deploy::plan::{Plan, Request};
 use crate::deploy::release::{Scope, Who};
-use crate::deploy::settings::{DockerSettings, GenericSettings, TargetKind};
+use crate::deploy::settings::TargetKind;
 use crate::deploy::target::{self, LockHolder, Outcome, Progress, Target};
-use crate::docker::DockerTarget;
 use crate::error::{Error, ErrorCode, Result};
 use crate::heal::incident::{Event, Incident, Severity, Trigger};
 use crate::ops::guard::{Confirm, Privileged};
 use crate::ops::heal;
 use crate::ops::live::ProjectSession;
+use crate::ops::targets::{Configured, open_target};
 use crate::policy;
 use crate::store::{Key, Store};
 use std::time::Duration;
@@ -109,37 +108,6 @@ fn open_incident(session: &ProjectSession, done: &Executed, env: &Environment, n
     heal::write_postmortem(session, &id)
 }
 
-/// Builds the target of `kind` from the environment's settings in the project file.
-pub fn open_target(session: &ProjectSession, env: &Environment, kind: TargetKind) -> Result<Box<dyn Target>> {
-    let settings = &env.target.settings;
-    match kind {
-        TargetKind::Docker => {
-            let s = DockerSettings::from_target(settings, &env.name, env.target.line)?;
-            Ok(Box::new(DockerTarget::connect(
-                session.ctx.env.get("DOCKER_HOST"),
-                s,
-                crate::context::unix_now,
-            )?))
-        }
-        TargetKind::GenericContainer => Ok(Box::new(GenericTarget {
-            settings: GenericSettings::from_target(settings, &env.name, env.target.line)?,
-            workdir: session.config.root.clone(),
-            lock_dir: session.ctx.home.join("locks"),
-            now: crate::context::unix_now,
-        })),
-    }
-}
-
-/// The image a deploy uses: `--image`, else the environment's `image:` setting.
-fn default_image(env: &Environment, kind: TargetKind) -> Option<String> {
-    let settings = &env.target.settings;
-    let image = match settings.get("kind") {
-        Some(_) => settings.get("image"),
-        None => settings.get(kind.as_str())?.get("image"),
-    };
-    image?.as_str().map(str::to_string)
-}
-
 /// What a release command asked for.
 #[derive(Debug, Clone)]
 pub struct ReleaseArgs<'a> {
@@ -167,8 +135,10 @@ impl ReleaseArgs<'_> {
 /// Fills in the image of a deploy without `--image`, and checks the promotion source.
 fn resolve_op(session: &ProjectSession, args: &ReleaseArgs<'_>, env: &Environment) -> Result<Operation> {
     match &args.op {
-        Operation::Deploy { image } if image.is_empty() => match default_image(env, args.kind) {
-            Some(image) => Ok(Operation::Deploy { image }),
+        Operation::Deploy { image } if image.is_empty() => match Configured::read(env, args.kind)?.image() {
+            Some(image) => Ok(Operation::Deploy {
+                image: image.to_string(),
+            }),
             None => Err(Error::new(
                 ErrorCode::Usage,
                 "deploy needs --image (or an `image:` in the environment's target settings)",
@@ -195,17 +165,7 @@ pub(crate) fn request(
     env: &Environment,
     grant_id: Option<String>,
 ) -> Result<Request> {
-    let settings = &env.target.settings;
-    let (gate, keep) = match args.kind {
-        TargetKind::Docker => {
-            let s = DockerSettings::from_target(settings, &env.name, env.target.line)?;
-            (s.gate, s.keep)
-        }
-        TargetKind::GenericContainer => {
-            let s = GenericSettings::from_target(settings, &env.name, env.target.line)?;
-            (s.gate, crate::deploy::settings::DEFAULT_KEEP)
-        }
-    };
+    let configured = Configured::read(env, args.kind)?;
     let now = session.ctx.now_unix();
     Ok(Request {
         scope: Scope::new(&session.config.project, args.env),
@@ -214,8 +174,9 @@ pub(crate) fn request(
         who: Who::from_actor(&session.ctx.actor()),
         grant_id,
         now,
-        gate,
-        keep,
+        gate: configured.gate(),
+        keep: configured.keep(),
+        strategy: target.strategy(),
     })
 }
 
@@ -319,6 +280,8 @@ pub fn run(
 /// What `--dry-run` shows: the plan, the gate's decision, the lock, and nothing changed.
 pub struct DryRun {
     pub plan: Plan,
+    /// The exact object change (service spec, apply patch) on orchestrator targets.
+    pub change: Option<serde_json::Value>,
     pub decision: std::result::Result<String, Error>,
     pub halted: Option<String>,
     pub lock: Option<LockHolder>,
@@ -375,7 +338,9 @@ pub fn dry_run(
     };
     let plan = execute::plan_only(target.as_ref(), &ledgers, &op, &request, progress)?;
     let lock = target.lock_holder(&request.scope)?;
+    let change = target.preview(&plan)?;
     Ok(DryRun {
+        change,
         plan,
         decision,
         halted,

@@ -130,8 +130,8 @@ impl World {
                 d.insert(k.clone(), v.clone());
             }
         }
-        let target = serde_json::from_value(json!({ "docker": docker })).expect("map");
-        DockerSettings::from_target(&target, "test", 0).expect("settings")
+        let target = autosd::config::TargetSettings::from_json(json!({ "docker": docker }), 0);
+        DockerSettings::from_target(&target, "test").expect("settings")
     }
 
     pub fn target(&self, settings: DockerSettings) -> DockerTarget {
@@ -158,6 +158,7 @@ impl World {
             now: autosd::context::unix_now(),
             gate: t.settings().gate,
             keep: t.settings().keep,
+            strategy: Default::default(),
         }
     }
 

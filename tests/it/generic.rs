@@ -97,18 +97,20 @@ impl World {
     }
 
     fn target(&self) -> GenericTarget {
-        let t = serde_json::from_value(json!({"generic_container": {
-            "deploy": [fixture("deploy.sh")],
-            "status": [fixture("status.sh")],
-            "rollback": [fixture("rollback.sh")],
-            "timeout": "10s",
-            "env": {"STATE_DIR": self.state().display().to_string()},
-            "health": {"http": {"url": format!("http://127.0.0.1:{}/health", self.platform.port)},
-                       "ready_timeout": "2s", "stability_window": "300ms", "interval": "100ms"}
-        }}))
-        .expect("map");
+        let t = autosd::config::TargetSettings::from_json(
+            json!({"generic_container": {
+                "deploy": [fixture("deploy.sh")],
+                "status": [fixture("status.sh")],
+                "rollback": [fixture("rollback.sh")],
+                "timeout": "10s",
+                "env": {"STATE_DIR": self.state().display().to_string()},
+                "health": {"http": {"url": format!("http://127.0.0.1:{}/health", self.platform.port)},
+                           "ready_timeout": "2s", "stability_window": "300ms", "interval": "100ms"}
+            }}),
+            0,
+        );
         GenericTarget {
-            settings: GenericSettings::from_target(&t, "staging", 0).expect("settings"),
+            settings: GenericSettings::from_target(&t, "staging").expect("settings"),
             workdir: self.dir.path().to_path_buf(),
             lock_dir: self.dir.path().join("home/locks"),
             now: autosd::context::unix_now,
@@ -135,6 +137,7 @@ impl World {
             now: autosd::context::unix_now(),
             gate: t.settings.gate,
             keep: 5,
+            strategy: Default::default(),
         };
         execute(
             t,

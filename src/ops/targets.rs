@@ -1,0 +1,78 @@
+//! The one place that knows every target kind: reads an environment's settings for the kind a
+//! command named and opens that target. Use cases see only `dyn Target` and `Configured`.
+use crate::config::Environment;
+use crate::deploy::generic::GenericTarget;
+use crate::deploy::health::GateSpec;
+use crate::deploy::settings::{DEFAULT_KEEP, DockerSettings, GenericSettings, TargetKind};
+use crate::deploy::target::Target;
+use crate::docker::DockerTarget;
+use crate::error::{Error, ErrorCode, Result};
+use crate::ops::live::ProjectSession;
+
+/// An environment's target settings, validated for one kind.
+#[derive(Debug, Clone)]
+pub enum Configured {
+    Docker(DockerSettings),
+    Generic(GenericSettings),
+}
+
+impl Configured {
+    /// Validates the environment's `target:` settings as `kind`; every problem names its line.
+    pub fn read(env: &Environment, kind: TargetKind) -> Result<Self> {
+        let (target, name) = (&env.target, env.name.as_str());
+        Ok(match kind {
+            TargetKind::Docker => Configured::Docker(DockerSettings::from_target(target, name)?),
+            TargetKind::GenericContainer => Configured::Generic(GenericSettings::from_target(target, name)?),
+            TargetKind::Swarm | TargetKind::Kubernetes => {
+                return Err(Error::new(
+                    ErrorCode::TargetSettingsInvalid,
+                    format!("the {} target is not built yet", kind.as_str()),
+                ));
+            }
+        })
+    }
+
+    pub fn gate(&self) -> GateSpec {
+        match self {
+            Configured::Docker(s) => s.gate,
+            Configured::Generic(s) => s.gate,
+        }
+    }
+
+    /// Stopped releases kept for a fast rollback (targets that keep none use the default).
+    pub fn keep(&self) -> usize {
+        match self {
+            Configured::Docker(s) => s.keep,
+            Configured::Generic(_) => DEFAULT_KEEP,
+        }
+    }
+
+    /// The image a deploy without `--image` uses.
+    pub fn image(&self) -> Option<&str> {
+        match self {
+            Configured::Docker(s) => s.image.as_deref(),
+            Configured::Generic(s) => s.image.as_deref(),
+        }
+    }
+
+    /// Connects to the target these settings describe.
+    pub fn open(self, session: &ProjectSession) -> Result<Box<dyn Target>> {
+        let now = crate::context::unix_now;
+        Ok(match self {
+            Configured::Docker(s) => {
+                Box::new(DockerTarget::connect(session.ctx.env.get("DOCKER_HOST"), s, now)?)
+            }
+            Configured::Generic(settings) => Box::new(GenericTarget {
+                settings,
+                workdir: session.config.root.clone(),
+                lock_dir: session.ctx.home.join("locks"),
+                now,
+            }),
+        })
+    }
+}
+
+/// Reads the settings of `kind` in `env` and opens the target.
+pub fn open_target(session: &ProjectSession, env: &Environment, kind: TargetKind) -> Result<Box<dyn Target>> {
+    Configured::read(env, kind)?.open(session)
+}
