@@ -123,6 +123,28 @@ impl Site {
         out
     }
 
+    /// The gated spelling, `patch --project shop --auto-push --preauth-grant GRANT`, then `extra`.
+    #[track_caller]
+    fn auto_push(&self, grant: &str, extra: &[&str], env: &[(&str, &str)], code: i32) -> Out {
+        let mut args = vec![
+            "patch",
+            "--project",
+            "shop",
+            "--auto-push",
+            "--preauth-grant",
+            grant,
+        ];
+        args.extend_from_slice(extra);
+        self.expect(&args, env, code)
+    }
+
+    /// Neither a new local branch nor anything pushed: the repository as `Site::new` left it.
+    #[track_caller]
+    fn assert_no_new_branch(&self) {
+        assert_eq!(self.local_branches(), vec!["main".to_string()]);
+        assert_eq!(self.remote_heads().len(), 1);
+    }
+
     fn init_keys(&self) {
         if !self.home().join("trust").exists() {
             self.expect(&["preauth", "init-keys"], &[], 0);
@@ -246,17 +268,9 @@ fn auto_push_with_a_grant_pushes_one_commit_on_a_new_branch_and_leaves_the_check
     let head_before = git(&site.repo(), &["rev-parse", "HEAD"]);
     let before = site.dirty();
     let outputs = site.dir.path().join("github_output");
-    let out = site.expect(
-        &[
-            "patch",
-            "--project",
-            "shop",
-            "--auto-push",
-            "--preauth-grant",
-            &gid,
-            "--output",
-            "json",
-        ],
+    let out = site.auto_push(
+        &gid,
+        &["--output", "json"],
         &[("GITHUB_OUTPUT", outputs.to_str().expect("utf-8"))],
         0,
     );
@@ -390,32 +404,11 @@ fn refusals_push_nothing_and_are_audited() {
         assert_eq!(last["phase"], "denied", "{name}");
         assert_eq!(last["decision"]["code"], id, "{name}");
     }
-    let out = site.run(
-        &[
-            "patch",
-            "--project",
-            "shop",
-            "--auto-push",
-            "--preauth-grant",
-            &expired,
-        ],
-        &[],
-    );
+    let out = site.auto_push(&expired, &[], &[], EXIT_PREAUTH_INVALID);
     assert!(out.stderr.contains("expired"), "{}", out.stderr);
 
     site.expect(&["halt", "--project", "shop", "--reason", "freeze"], &[], 0);
-    let out = site.expect(
-        &[
-            "patch",
-            "--project",
-            "shop",
-            "--auto-push",
-            "--preauth-grant",
-            &push,
-        ],
-        &[],
-        EXIT_HALTED,
-    );
+    let out = site.auto_push(&push, &[], &[], EXIT_HALTED);
     assert!(out.stderr.contains("AUTOSD-HALTED"), "{}", out.stderr);
     let last = site.patch_records().pop().expect("a record");
     assert_eq!(
@@ -443,18 +436,7 @@ fn failing_checks_commit_nothing() {
         "patch:\n  check: [sh, -c, \"echo check says no >&2; exit 3\"]\n  timeout_secs: 30\n",
     );
     let gid = site.grant(&["--auto-push"]);
-    let out = site.expect(
-        &[
-            "patch",
-            "--project",
-            "shop",
-            "--auto-push",
-            "--preauth-grant",
-            &gid,
-        ],
-        &[],
-        EXIT_CHECKS_FAILED,
-    );
+    let out = site.auto_push(&gid, &[], &[], EXIT_CHECKS_FAILED);
     assert!(
         out.stderr.contains("AUTOSD-PATCH-CHECKS-FAILED")
             && out.stderr.contains("exit 3")
@@ -463,8 +445,7 @@ fn failing_checks_commit_nothing() {
         "{}",
         out.stderr
     );
-    assert_eq!(site.local_branches(), vec!["main".to_string()]);
-    assert_eq!(site.remote_heads().len(), 1);
+    site.assert_no_new_branch();
     assert!(site.patch_records().is_empty(), "refused before the gate");
 
     // A check that runs over its timeout is killed and fails the same way.
@@ -497,18 +478,7 @@ fn a_rejected_push_is_reported_never_forced_and_audited_as_failed() {
     }
     let main = remote_main(&site);
     let gid = site.grant(&["--auto-push"]);
-    let out = site.expect(
-        &[
-            "patch",
-            "--project",
-            "shop",
-            "--auto-push",
-            "--preauth-grant",
-            &gid,
-        ],
-        &[],
-        EXIT_PUSH_REJECTED,
-    );
+    let out = site.auto_push(&gid, &[], &[], EXIT_PUSH_REJECTED);
     assert!(
         out.stderr.contains("AUTOSD-PATCH-PUSH-REJECTED")
             && out.stderr.contains("branch creation is disabled here")
@@ -533,20 +503,7 @@ fn the_default_branch_is_never_a_target() {
     // Locally the work happens on `work`; the remote's default branch is still `main`.
     git(&site.repo(), &["branch", "-m", "main", "work"]);
     let main = remote_main(&site);
-    let out = site.expect(
-        &[
-            "patch",
-            "--project",
-            "shop",
-            "--auto-push",
-            "--preauth-grant",
-            &gid,
-            "--branch",
-            "main",
-        ],
-        &[],
-        EXIT_BRANCH_REFUSED,
-    );
+    let out = site.auto_push(&gid, &["--branch", "main"], &[], EXIT_BRANCH_REFUSED);
     assert!(out.stderr.contains("default branch"), "{}", out.stderr);
     let out = site.expect(
         &["patch", "--project", "shop", "--branch=bad..name"],
@@ -576,8 +533,7 @@ fn dry_run_prints_the_diff_and_changes_nothing() {
         out.stdout
     );
     assert_eq!(site.snapshot(), before);
-    assert_eq!(site.local_branches(), vec!["main".to_string()]);
-    assert_eq!(site.remote_heads().len(), 1);
+    site.assert_no_new_branch();
     assert!(site.audit().is_empty(), "a dry run records nothing");
     assert_eq!(git(&site.repo(), &["worktree", "list"]).lines().count(), 1);
 }
@@ -588,8 +544,7 @@ fn nothing_to_fix_is_success_without_a_branch() {
     let out = site.expect(&["patch", "--project", "shop", "--auto-push"], &[], 0);
     assert!(out.stdout.contains("nothing to patch"), "{}", out.stdout);
     assert!(out.stdout.contains("no migration applies"), "{}", out.stdout);
-    assert_eq!(site.local_branches(), vec!["main".to_string()]);
-    assert_eq!(site.remote_heads().len(), 1);
+    site.assert_no_new_branch();
 }
 
 #[test]
@@ -654,19 +609,9 @@ fn in_actions_a_pull_request_is_opened_and_labelled() {
     );
     let outputs = site.dir.path().join("out");
     let uri = server.uri();
-    let out = site.expect(
-        &[
-            "patch",
-            "--project",
-            "shop",
-            "--auto-push",
-            "--preauth-grant",
-            &gid,
-            "--branch",
-            "autosd/fix-ci",
-            "--output",
-            "json",
-        ],
+    let out = site.auto_push(
+        &gid,
+        &["--branch", "autosd/fix-ci", "--output", "json"],
         &actions_env(&uri, outputs.to_str().expect("utf-8")),
         0,
     );
@@ -711,15 +656,9 @@ fn pull_request_refusals_name_the_permission() {
         );
         let outputs = site.dir.path().join("out");
         let uri = server.uri();
-        let out = site.expect(
-            &[
-                "patch",
-                "--project",
-                "shop",
-                "--auto-push",
-                "--preauth-grant",
-                &gid,
-            ],
+        let out = site.auto_push(
+            &gid,
+            &[],
             &actions_env(&uri, outputs.to_str().expect("utf-8")),
             code,
         );
