@@ -121,6 +121,15 @@ impl Site {
             .collect()
     }
 
+    /// The `--output json` listing of the environment's releases.
+    fn releases(&self, env: &str) -> Value {
+        self.expect(
+            &["releases", "--project", "shop", "--env", env, "--output", "json"],
+            0,
+        )
+        .json()
+    }
+
     fn grant(&self, extra: &[&str]) -> String {
         if !self.path("home/trust").exists() {
             self.expect(&["preauth", "init-keys"], 0);
@@ -143,18 +152,23 @@ impl Site {
     }
 }
 
+/// `COMMAND… --project shop --env ENV --target TARGET`, the spelling every release command shares.
+fn on_env<'a>(command: &[&'a str], env: &'a str, target: &'a str) -> Vec<&'a str> {
+    let mut args = command.to_vec();
+    args.extend(["--project", "shop", "--env", env, "--target", target]);
+    args
+}
+
 fn deploy_args<'a>(env: &'a str, image: &'a str) -> Vec<&'a str> {
-    vec![
-        "deploy",
-        "--project",
-        "shop",
-        "--env",
-        env,
-        "--target",
-        "generic_container",
-        "--image",
-        image,
-    ]
+    let mut args = on_env(&["deploy"], env, "generic_container");
+    args.extend(["--image", image]);
+    args
+}
+
+fn docker_deploy(image: &str) -> Vec<&str> {
+    let mut args = on_env(&["deploy"], "staging", "docker");
+    args.extend(["--image", image]);
+    args
 }
 
 #[test]
@@ -189,34 +203,10 @@ fn generic_deploy_records_the_release_outputs_and_audit() {
     );
 
     // The OPERATIONS.md spelling: no --image, the environment's `image:` is used.
-    site.expect(
-        &[
-            "deploy",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "generic_container",
-        ],
-        0,
-    );
+    site.expect(&on_env(&["deploy"], "staging", "generic_container"), 0);
     assert_eq!(site.deployed("staging"), "shop:default");
 
-    let list = site
-        .expect(
-            &[
-                "releases",
-                "--project",
-                "shop",
-                "--env",
-                "staging",
-                "--output",
-                "json",
-            ],
-            0,
-        )
-        .json();
+    let list = site.releases("staging");
     let releases = list["releases"].as_array().expect("releases");
     assert_eq!(releases.len(), 2);
     assert_eq!(list["serving"], releases[1]["id"]);
@@ -228,19 +218,9 @@ fn generic_deploy_records_the_release_outputs_and_audit() {
         "{human}"
     );
 
-    let out = site.expect(
-        &[
-            "rollback",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "generic_container",
-            "--force",
-        ],
-        0,
-    );
+    let mut rollback = on_env(&["rollback"], "staging", "generic_container");
+    rollback.push("--force");
+    let out = site.expect(&rollback, 0);
     assert!(out.stdout.contains("rollback"), "{}", out.stdout);
     assert_eq!(site.deployed("staging"), "shop@sha256:aaa");
 
@@ -419,20 +399,7 @@ fn malformed_target_settings_are_refused_with_their_line() {
         "version: 1\nproject: shop\nenvironments:\n  staging:\n    target:\n      kind: docker\n      ports: [\"99999:80\"]\n",
     )
     .expect("config");
-    let out = site.expect(
-        &[
-            "deploy",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "docker",
-            "--image",
-            "x",
-        ],
-        EXIT_TARGET_SETTINGS_INVALID,
-    );
+    let out = site.expect(&docker_deploy("x"), EXIT_TARGET_SETTINGS_INVALID);
     assert!(
         out.stderr.contains("99999:80") && out.stderr.contains("line"),
         "{}",
@@ -476,36 +443,13 @@ fn docker_cli_deploy_rollback_and_recovery_after_sigkill() {
     let _one = DOCKER_SHOP.lock().unwrap_or_else(|e| e.into_inner());
     let _clean = DockerCleanup(host.clone());
     let (site, port) = docker_site(host.clone());
-    let deploy = |image: &'static str| {
-        vec![
-            "deploy",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "docker",
-            "--image",
-            image,
-        ]
-    };
-    site.expect(&deploy("autosd-test/web:v1"), 0);
-    site.expect(&deploy("autosd-test/web:v2"), 0);
+    site.expect(&docker_deploy("autosd-test/web:v1"), 0);
+    site.expect(&docker_deploy("autosd-test/web:v2"), 0);
     assert_eq!(http_get(port, "/").as_deref(), Some("autosd-test web v2\n"));
     let start = Instant::now();
-    site.expect(
-        &[
-            "rollback",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "docker",
-            "--force",
-        ],
-        0,
-    );
+    let mut rollback = on_env(&["rollback"], "staging", "docker");
+    rollback.push("--force");
+    site.expect(&rollback, 0);
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "rollback took {:?}",
@@ -520,7 +464,7 @@ fn docker_cli_deploy_rollback_and_recovery_after_sigkill() {
         .replace("stability_window: 1s", "stability_window: 60s");
     fs::write(&config, slow).expect("config");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("autosd"))
-        .args(deploy("autosd-test/web:v2"))
+        .args(docker_deploy("autosd-test/web:v2"))
         .current_dir(site.path("repo"))
         .env("AUTOSD_HOME", site.path("home"))
         .env("DOCKER_HOST", &host)
@@ -545,25 +489,12 @@ fn docker_cli_deploy_rollback_and_recovery_after_sigkill() {
         .expect("config")
         .replace("stability_window: 60s", "stability_window: 1s");
     fs::write(&config, fast).expect("config");
-    let out = site.expect(&deploy("autosd-test/web:v2"), 0);
+    let out = site.expect(&docker_deploy("autosd-test/web:v2"), 0);
     assert!(out.stdout.contains("stale deploy lock"), "{}", out.stdout);
     assert!(out.stdout.contains("interrupted"), "{}", out.stdout);
     assert_eq!(http_get(port, "/").as_deref(), Some("autosd-test web v2\n"));
     assert!(!docker_cli(&host, &["ps", "-a", "--format", "{{.Names}}"]).contains("-candidate"));
-    let list = site
-        .expect(
-            &[
-                "releases",
-                "--project",
-                "shop",
-                "--env",
-                "staging",
-                "--output",
-                "json",
-            ],
-            0,
-        )
-        .json();
+    let list = site.releases("staging");
     let verdicts: Vec<&str> = list["releases"]
         .as_array()
         .expect("list")
@@ -574,33 +505,10 @@ fn docker_cli_deploy_rollback_and_recovery_after_sigkill() {
         verdicts,
         ["healthy", "rolled-back", "healthy", "failed", "healthy"]
     );
-    site.expect(
-        &[
-            "lock",
-            "show",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "docker",
-        ],
-        0,
-    );
-    let out = site.expect(
-        &[
-            "lock",
-            "break",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "docker",
-            "--force",
-        ],
-        0,
-    );
+    site.expect(&on_env(&["lock", "show"], "staging", "docker"), 0);
+    let mut lock_break = on_env(&["lock", "break"], "staging", "docker");
+    lock_break.push("--force");
+    let out = site.expect(&lock_break, 0);
     assert!(out.stdout.contains("no deploy lock was held"), "{}", out.stdout);
 }
 
@@ -608,20 +516,7 @@ fn docker_cli_deploy_rollback_and_recovery_after_sigkill() {
 fn docker_engine_unreachable_is_a_clear_error() {
     let mut site = docker_site("unix:///nonexistent/docker.sock".into()).0;
     site.docker_host = Some("unix:///nonexistent/docker.sock".into());
-    let out = site.expect(
-        &[
-            "deploy",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "docker",
-            "--image",
-            "x",
-        ],
-        41,
-    );
+    let out = site.expect(&docker_deploy("x"), 41);
     assert!(
         out.stderr.contains("AUTOSD-DOCKER-UNREACHABLE") && out.stderr.contains("/nonexistent/docker.sock"),
         "{}",
