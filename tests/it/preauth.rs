@@ -60,9 +60,24 @@ pub fn init(home: &Path) -> String {
     out.json()["kid"].as_str().expect("kid").to_string()
 }
 
+/// The smallest grant there is: project `p`, push only.
+const PUSH_ONLY: &[&str] = &["--project-ids", "p", "--auto-push"];
+
+/// `preauth create-grant FLAGS…`.
+fn create_grant<'a>(flags: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["preauth", "create-grant"];
+    args.extend_from_slice(flags);
+    args
+}
+
+/// `GLOBAL… ARGS…`: global flags such as `--home DIR` go before the subcommand.
+fn with_global<'a>(global: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
+    global.iter().chain(args).copied().collect()
+}
+
 /// Creates a grant and returns (grant id, token).
 pub fn create(home: &Path, extra: &[&str]) -> (String, String) {
-    let mut args = vec!["preauth", "create-grant", "--output", "json"];
+    let mut args = create_grant(&["--output", "json"]);
     args.extend_from_slice(extra);
     let v = expect(home, &args, 0).json();
     (
@@ -140,9 +155,7 @@ fn operations_md_examples_work_verbatim() {
     expect(h, &["preauth", "init-keys"], 0);
     let staging = expect(
         h,
-        &[
-            "preauth",
-            "create-grant",
+        &create_grant(&[
             "--project-ids",
             "my-project",
             "--auto-deploy-dev",
@@ -150,7 +163,7 @@ fn operations_md_examples_work_verbatim() {
             "--no-auto-deploy-prod",
             "--expires-in-hours",
             "2",
-        ],
+        ]),
         0,
     );
     assert!(
@@ -160,16 +173,14 @@ fn operations_md_examples_work_verbatim() {
     );
     let prod = expect(
         h,
-        &[
-            "preauth",
-            "create-grant",
+        &create_grant(&[
             "--project-ids",
             "my-project",
             "--auto-deploy-prod",
             "--auto-rollback",
             "--expires-in-hours",
             "1",
-        ],
+        ]),
         0,
     );
     assert!(
@@ -178,16 +189,14 @@ fn operations_md_examples_work_verbatim() {
     );
     let bg = expect(
         h,
-        &[
-            "preauth",
-            "create-grant",
+        &create_grant(&[
             "--project-ids",
             "my-project",
             "--auto-deploy-prod",
             "--break-glass",
             "--expires-in-hours",
             "2",
-        ],
+        ]),
         0,
     );
     assert!(bg.stdout.contains("break_glass: yes"));
@@ -221,9 +230,7 @@ fn create_grant_json_and_least_privilege_defaults() {
     init(h);
     let v = expect(
         h,
-        &[
-            "preauth",
-            "create-grant",
+        &create_grant(&[
             "--output",
             "json",
             "--project-ids",
@@ -244,7 +251,7 @@ fn create_grant_json_and_least_privilege_defaults() {
             "staging",
             "--expires-in-hours",
             "0.5",
-        ],
+        ]),
         0,
     )
     .json();
@@ -274,9 +281,7 @@ fn create_grant_json_and_least_privilege_defaults() {
     // The last of --auto-deploy-prod / --no-auto-deploy-prod wins.
     let v = expect(
         h,
-        &[
-            "preauth",
-            "create-grant",
+        &create_grant(&[
             "--output",
             "json",
             "--project-ids",
@@ -284,7 +289,7 @@ fn create_grant_json_and_least_privilege_defaults() {
             "--auto-deploy-prod",
             "--no-auto-deploy-prod",
             "--auto-push",
-        ],
+        ]),
         0,
     )
     .json();
@@ -292,42 +297,20 @@ fn create_grant_json_and_least_privilege_defaults() {
     assert_eq!(v["capabilities"]["auto_push"], true);
 
     // Nothing granted at all, or rollback with no environment: refused.
-    let none = expect(
-        h,
-        &["preauth", "create-grant", "--project-ids", "p"],
-        EXIT_GRANT_REFUSED,
-    );
+    let none = expect(h, &create_grant(&["--project-ids", "p"]), EXIT_GRANT_REFUSED);
     assert!(none.stderr.contains("allow nothing"));
-    expect(
-        h,
-        &["preauth", "create-grant", "--project-ids", "p", "--auto-rollback"],
-        EXIT_GRANT_REFUSED,
-    );
-    expect(h, &["preauth", "create-grant", "--auto-push"], EXIT_USAGE);
-    expect(
-        h,
-        &[
-            "preauth",
-            "create-grant",
-            "--project-ids",
-            "../etc",
-            "--auto-push",
-        ],
-        EXIT_USAGE,
-    );
-    expect(
-        h,
-        &[
-            "preauth",
-            "create-grant",
-            "--project-ids",
-            "p",
-            "--auto-push",
-            "--repository",
-            "nope",
-        ],
-        EXIT_USAGE,
-    );
+    let refused: [(&[&str], i32); 4] = [
+        (&["--project-ids", "p", "--auto-rollback"], EXIT_GRANT_REFUSED),
+        (&["--auto-push"], EXIT_USAGE),
+        (&["--project-ids", "../etc", "--auto-push"], EXIT_USAGE),
+        (
+            &["--project-ids", "p", "--auto-push", "--repository", "nope"],
+            EXIT_USAGE,
+        ),
+    ];
+    for (flags, code) in refused {
+        expect(h, &create_grant(flags), code);
+    }
 }
 
 #[test]
@@ -335,15 +318,11 @@ fn lifetime_limits_are_refused_with_clear_errors() {
     let home = temp_home();
     let h = home.path();
     init(h);
-    let base = [
-        "preauth",
-        "create-grant",
-        "--project-ids",
-        "p",
-        "--auto-deploy-prod",
-    ];
-    let with =
-        |extra: &[&'static str]| -> Vec<&str> { base.iter().copied().chain(extra.iter().copied()).collect() };
+    let with = |extra: &[&'static str]| -> Vec<&str> {
+        let mut args = create_grant(&["--project-ids", "p", "--auto-deploy-prod"]);
+        args.extend_from_slice(extra);
+        args
+    };
     let bg = expect(
         h,
         &with(&["--break-glass", "--expires-in-hours", "3"]),
@@ -371,19 +350,9 @@ fn lifetime_limits_are_refused_with_clear_errors() {
         &["preauth", "init-keys", "--max-lifetime-hours", "24"],
         0,
     );
-    let refused = expect(
-        other.path(),
-        &[
-            "preauth",
-            "create-grant",
-            "--project-ids",
-            "p",
-            "--auto-push",
-            "--expires-in-hours",
-            "25",
-        ],
-        EXIT_GRANT_REFUSED,
-    );
+    let mut args = create_grant(PUSH_ONLY);
+    args.extend(["--expires-in-hours", "25"]);
+    let refused = expect(other.path(), &args, EXIT_GRANT_REFUSED);
     assert!(refused.stderr.contains("at most 24 hours"));
 }
 
@@ -652,15 +621,7 @@ fn export_trust_lets_ci_verify_and_revocation_reaches_ci() {
     for f in ["keys.json", "revocations.dsse"] {
         fs::copy(o.join("trust").join(f), stale.path().join("trust").join(f)).expect("copy");
     }
-    expect(
-        o,
-        &[
-            "preauth",
-            "revoke",
-            &create(o, &["--project-ids", "p", "--auto-push"]).0,
-        ],
-        0,
-    );
+    expect(o, &["preauth", "revoke", &create(o, PUSH_ONLY).0], 0);
     expect(o, &["preauth", "export-trust", trust.to_str().expect("utf8")], 0);
     let rollback = expect(
         stale.path(),
@@ -679,14 +640,14 @@ fn rotate_keys_keeps_old_grants_until_revoke_old() {
     let home = temp_home();
     let h = home.path();
     let first = init(h);
-    let (old_gid, _) = create(h, &["--project-ids", "p", "--auto-push"]);
+    let (old_gid, _) = create(h, PUSH_ONLY);
     let r = expect(h, &["preauth", "rotate-keys", "--output", "json"], 0).json();
     assert_eq!(r["old_kid"], first.as_str());
     assert_eq!(r["old_status"], "rotated");
     let second = r["new_kid"].as_str().expect("kid").to_string();
     assert_ne!(second, first);
     expect(h, &["preauth", "verify", &old_gid], 0);
-    let (new_gid, _) = create(h, &["--project-ids", "p", "--auto-push"]);
+    let (new_gid, _) = create(h, PUSH_ONLY);
     let shown = expect(h, &["preauth", "show", &new_gid, "--output", "json"], 0).json();
     assert_eq!(shown["kid"], second.as_str());
     let grant_keys = fs::read_dir(h.join("keys"))
@@ -728,9 +689,7 @@ fn parallel_revoke_and_create_lose_no_record() {
     let home = temp_home();
     let h = home.path();
     init(h);
-    let seeded: Vec<String> = (0..6)
-        .map(|_| create(h, &["--project-ids", "p", "--auto-push"]).0)
-        .collect();
+    let seeded: Vec<String> = (0..6).map(|_| create(h, PUSH_ONLY).0).collect();
     let created: Vec<String> = std::thread::scope(|s| {
         let revokers: Vec<_> = seeded
             .iter()
@@ -768,7 +727,7 @@ fn corrupt_grant_trust_and_revocation_files_fail_clearly() {
     let home = temp_home();
     let h = home.path();
     init(h);
-    let (gid, token) = create(h, &["--project-ids", "p", "--auto-push"]);
+    let (gid, token) = create(h, PUSH_ONLY);
     let copy = h.join("grants").join(format!("{gid}.json"));
     let good_copy = fs::read(&copy).expect("copy");
     fs::write(&copy, "{\"v\":1,\"gid\":\"SENSITIVE-VALUE\"").expect("corrupt");
@@ -793,11 +752,7 @@ fn corrupt_grant_trust_and_revocation_files_fail_clearly() {
     let out = expect(h, &["preauth", "verify", &token], EXIT_TRUST_INVALID);
     assert!(out.stderr.contains("duplicate field `keys`"), "{}", out.stderr);
     fs::write(&keys, b"not json").expect("garbage");
-    expect(
-        h,
-        &["preauth", "create-grant", "--project-ids", "p", "--auto-push"],
-        EXIT_TRUST_INVALID,
-    );
+    expect(h, &create_grant(PUSH_ONLY), EXIT_TRUST_INVALID);
     fs::write(&keys, &good_keys).expect("restore");
 
     let list = h.join("trust/revocations.dsse");
@@ -823,11 +778,7 @@ fn corrupt_grant_trust_and_revocation_files_fail_clearly() {
         .expect("seed")
         .to_string();
     fs::write(&key, good_key.replacen("\"v\": 1", "\"v\": \"one\"", 1)).expect("corrupt key");
-    let out = expect(
-        h,
-        &["preauth", "create-grant", "--project-ids", "p", "--auto-push"],
-        EXIT_STATE_CORRUPT,
-    );
+    let out = expect(h, &create_grant(PUSH_ONLY), EXIT_STATE_CORRUPT);
     assert!(
         out.stderr.contains("private key file") && !out.stderr.contains(&seed),
         "{}",
@@ -846,11 +797,11 @@ fn insecure_key_mode_is_refused() {
     let home = temp_home();
     let h = home.path();
     init(h);
-    let (gid, _) = create(h, &["--project-ids", "p", "--auto-push"]);
+    let (gid, _) = create(h, PUSH_ONLY);
     let key = key_file(h);
     fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod");
     for args in [
-        vec!["preauth", "create-grant", "--project-ids", "p", "--auto-push"],
+        create_grant(PUSH_ONLY),
         vec!["preauth", "revoke", gid.as_str()],
         vec!["preauth", "rotate-keys"],
     ] {
@@ -863,40 +814,23 @@ fn insecure_key_mode_is_refused() {
         "nothing created"
     );
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
-    expect(
-        h,
-        &["preauth", "create-grant", "--project-ids", "p", "--auto-push"],
-        0,
-    );
+    expect(h, &create_grant(PUSH_ONLY), 0);
 }
 
 #[test]
 fn missing_unusable_and_read_only_homes() {
     let dir = temp_home();
     let missing = dir.path().join("does-not-exist");
+    let at_missing = ["--home", missing.to_str().expect("utf8")];
     let out = expect(
         dir.path(),
-        &[
-            "--home",
-            missing.to_str().expect("utf8"),
-            "preauth",
-            "create-grant",
-            "--project-ids",
-            "p",
-            "--auto-push",
-        ],
+        &with_global(&at_missing, &create_grant(PUSH_ONLY)),
         EXIT_KEY_MISSING,
     );
     assert!(out.stderr.contains("init-keys"));
     let v = expect(
         dir.path(),
-        &[
-            "--home",
-            missing.to_str().expect("utf8"),
-            "preauth",
-            "verify",
-            "autosd.grant.x",
-        ],
+        &with_global(&at_missing, &["preauth", "verify", "autosd.grant.x"]),
         EXIT_TRUST_INVALID,
     );
     assert!(v.stderr.contains("no trust store"));
@@ -905,8 +839,7 @@ fn missing_unusable_and_read_only_homes() {
         vec!["preauth", "rotate-keys"],
         vec!["preauth", "revoke", "g-00000000000000000000"],
     ] {
-        let mut full = vec!["--home", missing.to_str().expect("utf8")];
-        full.extend(args);
+        let full = with_global(&at_missing, &args);
         let out = run(dir.path(), &full);
         assert!(
             out.code == EXIT_KEY_MISSING || out.code == EXIT_GRANT_NOT_FOUND,
@@ -918,14 +851,10 @@ fn missing_unusable_and_read_only_homes() {
 
     let file_home = dir.path().join("a-file");
     fs::write(&file_home, b"x").expect("file");
+    let init_keys = ["preauth", "init-keys"];
     let out = expect(
         dir.path(),
-        &[
-            "--home",
-            file_home.to_str().expect("utf8"),
-            "preauth",
-            "init-keys",
-        ],
+        &with_global(&["--home", file_home.to_str().expect("utf8")], &init_keys),
         EXIT_HOME_UNUSABLE,
     );
     assert!(out.stderr.contains("error[AUTOSD-HOME-UNUSABLE]"));
@@ -933,7 +862,7 @@ fn missing_unusable_and_read_only_homes() {
     // /proc refuses new directories even to root: a home that cannot be written.
     let out = expect(
         dir.path(),
-        &["--home", "/proc/autosd-test-home", "preauth", "init-keys"],
+        &with_global(&["--home", "/proc/autosd-test-home"], &init_keys),
         EXIT_HOME_UNUSABLE,
     );
     assert!(out.stderr.contains("hint:"));
@@ -945,7 +874,7 @@ fn missing_unusable_and_read_only_homes() {
     let probe = fs::write(ro.join("probe"), b"x").is_ok();
     let out = run(
         dir.path(),
-        &["--home", ro.to_str().expect("utf8"), "preauth", "init-keys"],
+        &with_global(&["--home", ro.to_str().expect("utf8")], &init_keys),
     );
     if probe {
         // root ignores permissions: init succeeds and must leave a complete store.
@@ -996,21 +925,9 @@ fn secrets_never_reach_the_log_errors_or_other_outputs() {
         .expect("seed")
         .to_string();
     let log = h.join("debug.log");
-    let log_s = log.to_str().expect("utf8");
-    let created = expect(
-        h,
-        &[
-            "--verbose",
-            "--log-file",
-            log_s,
-            "preauth",
-            "create-grant",
-            "--project-ids",
-            "p",
-            "--auto-push",
-        ],
-        0,
-    );
+    // Verbose, so that everything a command might say about its input reaches the log.
+    let verbose = ["--verbose", "--log-file", log.to_str().expect("utf8")];
+    let created = expect(h, &with_global(&verbose, &create_grant(PUSH_ONLY)), 0);
     let token = created.stdout.lines().last().expect("token").to_string();
     let gid = created
         .stdout
@@ -1023,69 +940,15 @@ fn secrets_never_reach_the_log_errors_or_other_outputs() {
     tampered.push('A');
     let mut outputs = vec![created.stderr.clone()];
     for args in [
-        vec![
-            "--verbose",
-            "--log-file",
-            log_s,
-            "preauth",
-            "verify",
-            token.as_str(),
-        ],
-        vec![
-            "--verbose",
-            "--log-file",
-            log_s,
-            "preauth",
-            "verify",
-            tampered.as_str(),
-        ],
-        vec![
-            "--verbose",
-            "--log-file",
-            log_s,
-            "preauth",
-            "verify",
-            "--output",
-            "json",
-            tampered.as_str(),
-        ],
-        vec![
-            "--verbose",
-            "--log-file",
-            log_s,
-            "preauth",
-            "verify",
-            "not-a-token-s3cr3t",
-        ],
-        vec![
-            "--verbose",
-            "--log-file",
-            log_s,
-            "preauth",
-            "list",
-            "--output",
-            "json",
-        ],
-        vec![
-            "--verbose",
-            "--log-file",
-            log_s,
-            "preauth",
-            "show",
-            gid.as_str(),
-            "--output",
-            "json",
-        ],
-        vec![
-            "--verbose",
-            "--log-file",
-            log_s,
-            "preauth",
-            "revoke",
-            gid.as_str(),
-        ],
-        vec!["--verbose", "--log-file", log_s, "preauth", "export-trust", "out"],
-        vec!["--verbose", "--log-file", log_s, "preauth", "rotate-keys"],
+        with_global(&verbose, &["preauth", "verify", &token]),
+        with_global(&verbose, &["preauth", "verify", &tampered]),
+        with_global(&verbose, &["preauth", "verify", "--output", "json", &tampered]),
+        with_global(&verbose, &["preauth", "verify", "not-a-token-s3cr3t"]),
+        with_global(&verbose, &["preauth", "list", "--output", "json"]),
+        with_global(&verbose, &["preauth", "show", &gid, "--output", "json"]),
+        with_global(&verbose, &["preauth", "revoke", &gid]),
+        with_global(&verbose, &["preauth", "export-trust", "out"]),
+        with_global(&verbose, &["preauth", "rotate-keys"]),
         // A usage error quoting the mistyped command line must not echo the token either.
         vec!["preauth", "verify", token.as_str(), token.as_str()],
         vec!["preauth", "create-grant", "--project-ids", "p", token.as_str()],
@@ -1096,15 +959,7 @@ fn secrets_never_reach_the_log_errors_or_other_outputs() {
     }
     let env_out = run_env(
         h,
-        &[
-            "--verbose",
-            "--log-file",
-            log_s,
-            "preauth",
-            "verify",
-            "--project",
-            "zzz",
-        ],
+        &with_global(&verbose, &["preauth", "verify", "--project", "zzz"]),
         &[("AUTOSD_PREAUTH_GRANT", &token)],
     );
     assert_eq!(env_out.code, EXIT_PREAUTH_INVALID);
@@ -1137,7 +992,7 @@ fn grant_management_is_audited_without_secrets() {
     let home = temp_home();
     let h = home.path();
     let kid = init(h);
-    let (gid, token) = create(h, &["--project-ids", "p", "--auto-push"]);
+    let (gid, token) = create(h, PUSH_ONLY);
     let revoked = expect(
         h,
         &[
@@ -1214,15 +1069,11 @@ fn unwritable_audit_log_fails_closed() {
     let home = temp_home();
     let h = home.path();
     init(h);
-    let (gid, _) = create(h, &["--project-ids", "p", "--auto-push"]);
+    let (gid, _) = create(h, PUSH_ONLY);
     let log = h.join("audit.log.jsonl");
     fs::remove_file(&log).expect("rm log");
     fs::create_dir(&log).expect("a directory where the log should be");
-    let out = expect(
-        h,
-        &["preauth", "create-grant", "--project-ids", "p", "--auto-push"],
-        30,
-    );
+    let out = expect(h, &create_grant(PUSH_ONLY), 30);
     assert!(
         out.stderr.contains("error[AUTOSD-AUDIT-UNWRITABLE]"),
         "{}",
