@@ -47,6 +47,15 @@ async fn received(server: &MockServer) -> String {
     out
 }
 
+fn client(server: &MockServer) -> GithubClient {
+    GithubClient::new(&server.uri(), &Secret::new(TOKEN.into()), fast()).expect("client")
+}
+
+/// GitHub's answer to a token that lacks the permission the call needs.
+fn forbidden() -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({"message": "Resource not accessible by integration"}))
+}
+
 fn repo() -> RepoSlug {
     RepoSlug::parse("octo/shop").expect("slug")
 }
@@ -58,6 +67,18 @@ fn status(state: StatusState) -> CommitStatus {
         description: "verify-factory is running".into(),
         target_url: Some("https://github.com/octo/shop/actions/runs/42".into()),
     }
+}
+
+/// Posts one commit status in `state` to a server that answers with `mocks`; their expected
+/// call counts are checked when the server goes away at the end.
+async fn post_status(mocks: Vec<Mock>, state: StatusState) -> autosd::error::Result<()> {
+    let server = MockServer::start().await;
+    for mock in mocks {
+        mock.mount(&server).await;
+    }
+    client(&server)
+        .create_commit_status(&repo(), SHA, &status(state))
+        .await
 }
 
 #[test]
@@ -77,7 +98,7 @@ fn commit_status_request_is_exact() {
             .expect(1)
             .mount(&server)
             .await;
-        let client = GithubClient::new(&server.uri(), &Secret::new(TOKEN.into()), fast()).expect("client");
+        let client = client(&server);
         let result = client
             .create_commit_status(&repo(), SHA, &status(StatusState::Pending))
             .await;
@@ -87,48 +108,33 @@ fn commit_status_request_is_exact() {
 
 #[test]
 fn server_errors_are_retried_then_succeed() {
-    rt().block_on(async {
-        let server = MockServer::start().await;
+    let mocks = vec![
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(502))
             .up_to_n_times(2)
-            .expect(2)
-            .mount(&server)
-            .await;
+            .expect(2),
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let client = GithubClient::new(&server.uri(), &Secret::new(TOKEN.into()), fast()).expect("client");
-        client
-            .create_commit_status(&repo(), SHA, &status(StatusState::Success))
-            .await
-            .expect("third attempt succeeds");
-    });
+            .expect(1),
+    ];
+    rt().block_on(post_status(mocks, StatusState::Success))
+        .expect("third attempt succeeds");
 }
 
 #[test]
 fn retries_are_bounded() {
-    rt().block_on(async {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(503).set_body_json(json!({"message": "Service Unavailable"})))
-            .expect(3)
-            .mount(&server)
-            .await;
-        let client = GithubClient::new(&server.uri(), &Secret::new(TOKEN.into()), fast()).expect("client");
-        let err = client
-            .create_commit_status(&repo(), SHA, &status(StatusState::Success))
-            .await
-            .expect_err("keeps failing");
-        assert_eq!(err.code, ErrorCode::GithubUnavailable);
-        assert!(
-            err.message.contains("HTTP 503") && err.message.contains("3 attempts"),
-            "{}",
-            err.message
-        );
-    });
+    let unavailable = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"message": "Service Unavailable"})))
+        .expect(3);
+    let err = rt()
+        .block_on(post_status(vec![unavailable], StatusState::Success))
+        .expect_err("keeps failing");
+    assert_eq!(err.code, ErrorCode::GithubUnavailable);
+    assert!(
+        err.message.contains("HTTP 503") && err.message.contains("3 attempts"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -137,23 +143,17 @@ fn forbidden_names_the_missing_permission_and_never_the_token() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(format!("/repos/octo/shop/statuses/{SHA}")))
-            .respond_with(
-                ResponseTemplate::new(403)
-                    .set_body_json(json!({"message": "Resource not accessible by integration"})),
-            )
+            .respond_with(forbidden())
             .expect(1)
             .mount(&server)
             .await;
         Mock::given(method("POST"))
             .and(path("/repos/octo/shop/deployments"))
-            .respond_with(
-                ResponseTemplate::new(403)
-                    .set_body_json(json!({"message": "Resource not accessible by integration"})),
-            )
+            .respond_with(forbidden())
             .expect(1)
             .mount(&server)
             .await;
-        let client = GithubClient::new(&server.uri(), &Secret::new(TOKEN.into()), fast()).expect("client");
+        let client = client(&server);
         let err = client
             .create_commit_status(&repo(), SHA, &status(StatusState::Pending))
             .await
@@ -182,28 +182,22 @@ fn forbidden_names_the_missing_permission_and_never_the_token() {
 
 #[test]
 fn unprocessable_is_explained() {
-    rt().block_on(async {
-        let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(422).set_body_json(json!({
-                "message": "Validation Failed",
-                "errors": [{"resource": "Status", "code": "custom", "message": "No commit found for SHA: 0123"}]
-            })))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let client = GithubClient::new(&server.uri(), &Secret::new(TOKEN.into()), fast()).expect("client");
-        let err = client
-            .create_commit_status(&repo(), SHA, &status(StatusState::Failure))
-            .await
-            .expect_err("422");
-        assert_eq!(err.code, ErrorCode::GithubRejected);
-        assert!(
-            err.message.contains("422: Validation Failed; No commit found for SHA: 0123"),
-            "{}",
-            err.message
-        );
-    });
+    let rejected = Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "message": "Validation Failed",
+            "errors": [{"resource": "Status", "code": "custom", "message": "No commit found for SHA: 0123"}]
+        })))
+        .expect(1);
+    let err = rt()
+        .block_on(post_status(vec![rejected], StatusState::Failure))
+        .expect_err("422");
+    assert_eq!(err.code, ErrorCode::GithubRejected);
+    assert!(
+        err.message
+            .contains("422: Validation Failed; No commit found for SHA: 0123"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -312,6 +306,28 @@ pub fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// `verify-factory --no-mirror --report-status ARGS…` in a fresh copy of the factory's inputs,
+/// with a token for `octo/shop` and `server` as the GitHub API; returns the copy and the run.
+fn verify_factory_reporting_to(
+    server: &MockServer,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (tempfile::TempDir, std::process::Output) {
+    let repo = factory_copy();
+    let home = tempfile::tempdir().expect("home");
+    let mut cmd = autosd(home.path());
+    cmd.current_dir(repo.path())
+        .args(["verify-factory", "--no-mirror", "--report-status"])
+        .args(args)
+        .env("GITHUB_API_URL", server.uri())
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_REPOSITORY", "octo/shop");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (repo, cmd.output().expect("runs"))
+}
+
 #[test]
 fn verify_factory_reports_pending_then_success() {
     let rt = rt();
@@ -335,19 +351,15 @@ fn verify_factory_reports_pending_then_success() {
                 .mount(&server),
         );
     }
-    let repo = factory_copy();
-    let home = tempfile::tempdir().expect("home");
-    let out = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["verify-factory", "--no-mirror", "--report-status"])
-        .env("GITHUB_API_URL", server.uri())
-        .env("GITHUB_TOKEN", TOKEN)
-        .env("GITHUB_REPOSITORY", "octo/shop")
-        .env("GITHUB_SHA", SHA)
-        .env("GITHUB_RUN_ID", "99")
-        .env("GITHUB_SERVER_URL", "https://github.example")
-        .output()
-        .expect("runs");
+    let (_repo, out) = verify_factory_reporting_to(
+        &server,
+        &[],
+        &[
+            ("GITHUB_SHA", SHA),
+            ("GITHUB_RUN_ID", "99"),
+            ("GITHUB_SERVER_URL", "https://github.example"),
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -369,23 +381,11 @@ fn verify_factory_without_statuses_permission_fails_fast_naming_it() {
     let server = rt.block_on(MockServer::start());
     rt.block_on(
         Mock::given(method("POST"))
-            .respond_with(
-                ResponseTemplate::new(403)
-                    .set_body_json(json!({"message": "Resource not accessible by integration"})),
-            )
+            .respond_with(forbidden())
             .expect(1)
             .mount(&server),
     );
-    let repo = factory_copy();
-    let home = tempfile::tempdir().expect("home");
-    let out = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["verify-factory", "--no-mirror", "--report-status", "--sha", SHA])
-        .env("GITHUB_API_URL", server.uri())
-        .env("GITHUB_TOKEN", TOKEN)
-        .env("GITHUB_REPOSITORY", "octo/shop")
-        .output()
-        .expect("runs");
+    let (repo, out) = verify_factory_reporting_to(&server, &["--sha", SHA], &[]);
     assert_eq!(out.status.code(), Some(65));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
