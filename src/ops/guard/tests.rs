@@ -126,14 +126,14 @@ impl World {
         }
     }
 
-    /// Runs `req` through the gate; returns the result and how often the act ran.
-    fn run(
+    /// Hands `use_guard` a gate wired to this world's fakes, its clock, and a monotonic
+    /// clock that stands still.
+    fn with_guard<R>(
         &self,
-        req: &Privileged<'_>,
-        interactive: bool,
         confirm: &mut FakeConfirm<'_>,
-    ) -> (std::result::Result<&'static str, ErrorCode>, u32) {
-        let acted = Cell::new(0);
+        interactive: bool,
+        use_guard: impl FnOnce(&mut Guard<'_>) -> R,
+    ) -> R {
         let clock = || self.clock.get();
         let elapsed = || 5;
         let mut guard = Guard {
@@ -146,10 +146,23 @@ impl World {
             clock: &clock,
             elapsed_ms: &elapsed,
         };
-        let result = guard.run(req, |granted| {
-            acted.set(acted.get() + 1);
-            assert_eq!(granted.project, "shop");
-            Ok("acted")
+        use_guard(&mut guard)
+    }
+
+    /// Runs `req` through the gate; returns the result and how often the act ran.
+    fn run(
+        &self,
+        req: &Privileged<'_>,
+        interactive: bool,
+        confirm: &mut FakeConfirm<'_>,
+    ) -> (std::result::Result<&'static str, ErrorCode>, u32) {
+        let acted = Cell::new(0);
+        let result = self.with_guard(confirm, interactive, |guard| {
+            guard.run(req, |granted| {
+                acted.set(acted.get() + 1);
+                assert_eq!(granted.project, "shop");
+                Ok("acted")
+            })
         });
         (result.map_err(|e| e.code), acted.get())
     }
@@ -174,11 +187,25 @@ fn confirm<'a>(clock: &'a Cell<i64>, answer: bool) -> FakeConfirm<'a> {
     }
 }
 
+fn deploy_to(env: &str) -> Privileged<'_> {
+    Privileged {
+        env: Some(env),
+        ..Privileged::new(Operation::Deploy)
+    }
+}
+
 fn deploy_prod(grant: Option<&str>) -> Privileged<'_> {
     Privileged {
-        env: Some("prod"),
         grant_flag: grant,
-        ..Privileged::new(Operation::Deploy)
+        ..deploy_to("prod")
+    }
+}
+
+/// A granted prod deploy with `--force`: nothing left to ask, so only the gate decides.
+fn forced_deploy_prod() -> Privileged<'static> {
+    Privileged {
+        force: true,
+        ..deploy_prod(Some(GOOD))
     }
 }
 
@@ -186,10 +213,7 @@ fn deploy_prod(grant: Option<&str>) -> Privileged<'_> {
 fn allowed_action_writes_intent_then_outcome() {
     let w = World::new();
     let mut c = confirm(&w.clock, true);
-    let req = Privileged {
-        force: true,
-        ..deploy_prod(Some(GOOD))
-    };
+    let req = forced_deploy_prod();
     assert_eq!(w.run(&req, false, &mut c), (Ok("acted"), 1));
     assert_eq!(c.asked.get(), 0, "--force never prompts");
     assert_eq!(w.phases(), vec![(Phase::Intent, None), (Phase::Outcome, None)]);
@@ -245,10 +269,7 @@ fn halted_project_refuses_deploy_but_not_break_glass_rollback() {
     let mut w = World::new();
     *w.halt.0.borrow_mut() = Some("incident".into());
     let mut c = confirm(&w.clock, true);
-    let deploy = Privileged {
-        force: true,
-        ..deploy_prod(Some(GOOD))
-    };
+    let deploy = forced_deploy_prod();
     assert_eq!(w.run(&deploy, false, &mut c), (Err(ErrorCode::Halted), 0));
     let rollback = Privileged {
         op: Operation::Rollback,
@@ -295,10 +316,7 @@ fn tty_prompt_yes_proceeds_and_no_declines() {
 fn non_destructive_actions_do_not_prompt() {
     let w = World::new();
     let mut c = confirm(&w.clock, false);
-    let req = Privileged {
-        env: Some("staging"),
-        ..Privileged::new(Operation::Deploy)
-    };
+    let req = deploy_to("staging");
     assert_eq!(w.run(&req, true, &mut c), (Ok("acted"), 1));
     assert_eq!(c.asked.get(), 0);
 }
@@ -335,10 +353,7 @@ fn unwritable_audit_log_means_no_action() {
     let w = World::new();
     w.audit.broken.set(true);
     let mut c = confirm(&w.clock, true);
-    let req = Privileged {
-        force: true,
-        ..deploy_prod(Some(GOOD))
-    };
+    let req = forced_deploy_prod();
     assert_eq!(w.run(&req, false, &mut c), (Err(ErrorCode::AuditUnwritable), 0));
     // a denial stays a denial even when it cannot be recorded
     assert_eq!(
@@ -351,24 +366,11 @@ fn unwritable_audit_log_means_no_action() {
 fn failed_act_is_recorded_as_a_failed_outcome() {
     let w = World::new();
     let mut c = confirm(&w.clock, true);
-    let clock = || w.clock.get();
-    let elapsed = || 0;
-    let mut guard = Guard {
-        config: &w.config,
-        grants: &w.grants,
-        halts: &w.halt,
-        audit: &w.audit,
-        confirm: &mut c,
-        interactive: false,
-        clock: &clock,
-        elapsed_ms: &elapsed,
-    };
-    let req = Privileged {
-        env: Some("dev"),
-        ..Privileged::new(Operation::Deploy)
-    };
-    let err = guard
-        .run(&req, |_| -> Result<()> { Err(Error::new(ErrorCode::Io, "boom")) })
+    let req = deploy_to("dev");
+    let err = w
+        .with_guard(&mut c, false, |guard| {
+            guard.run(&req, |_| -> Result<()> { Err(Error::new(ErrorCode::Io, "boom")) })
+        })
         .expect_err("act failed");
     assert_eq!(err.code, ErrorCode::Io);
     assert_eq!(
@@ -403,24 +405,11 @@ fn debug_of_a_request_never_shows_the_grant() {
 fn outcome_detail_comes_from_the_act_result() {
     let w = World::new();
     let mut c = confirm(&w.clock, true);
-    let clock = || w.clock.get();
-    let elapsed = || 0;
-    let mut guard = Guard {
-        config: &w.config,
-        grants: &w.grants,
-        halts: &w.halt,
-        audit: &w.audit,
-        confirm: &mut c,
-        interactive: false,
-        clock: &clock,
-        elapsed_ms: &elapsed,
-    };
-    let req = Privileged {
-        env: Some("dev"),
-        ..Privileged::new(Operation::Deploy)
-    };
-    let sha = guard
-        .run_with_detail(&req, |_| Ok("abc123".to_string()), |sha| format!("pushed {sha}"))
+    let req = deploy_to("dev");
+    let sha = w
+        .with_guard(&mut c, false, |guard| {
+            guard.run_with_detail(&req, |_| Ok("abc123".to_string()), |sha| format!("pushed {sha}"))
+        })
         .expect("allowed");
     assert_eq!(sha, "abc123");
     let records = w.audit.records.borrow();
