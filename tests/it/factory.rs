@@ -5,9 +5,24 @@ use crate::common::autosd;
 use crate::github_api::{copy_tree, factory_copy};
 use serde_json::Value;
 use std::path::Path;
+use std::process::Output;
 
 fn read_json(p: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).expect("report exists")).expect("report is JSON")
+}
+
+/// `autosd ARGS…` with `dir` as the working directory and `env` added to the scrubbed one.
+fn run_in(home: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = autosd(home);
+    cmd.current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("runs")
+}
+
+fn factory_report(repo: &Path) -> Value {
+    read_json(&repo.join("verify_factory_report.json"))
 }
 
 fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -72,11 +87,7 @@ fn generate_defaults_to_the_project_of_the_current_directory() {
     copy_tree(&repo.path().join("conformance/fixtures/single-prod"), &project);
     let sub = project.join("src");
     std::fs::create_dir_all(&sub).expect("mkdir");
-    let o = autosd(home.path())
-        .current_dir(&sub)
-        .args(["generate", "workflows"])
-        .output()
-        .expect("runs");
+    let o = run_in(home.path(), &sub, &["generate", "workflows"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         files_of(&project.join(".github/workflows")),
@@ -95,11 +106,12 @@ fn generate_reports_every_bad_setting() {
         "action: autosd/autosd@v1\nruns_on: \"${{ github.event.issue.title }}\"\n",
     )
     .expect("write");
-    let o = autosd(home.path())
-        .current_dir(home.path().join("p"))
-        .args(["generate", "workflows"])
-        .output()
-        .expect("runs");
+    let o = run_in(
+        home.path(),
+        &home.path().join("p"),
+        &["generate", "workflows"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(82));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("AUTOSD-GENERATOR-INPUT-INVALID"), "{stderr}");
@@ -116,15 +128,17 @@ fn verify_factory_passes_on_a_clean_checkout() {
     let home = tempfile::tempdir().expect("home");
     let summary = repo.path().join("summary.md");
     let outputs = repo.path().join("outputs");
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["verify-factory", "--no-mirror"])
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .env("GITHUB_OUTPUT", &outputs)
-        .output()
-        .expect("runs");
+    let o = run_in(
+        home.path(),
+        repo.path(),
+        &["verify-factory", "--no-mirror"],
+        &[
+            ("GITHUB_STEP_SUMMARY", summary.to_str().expect("utf-8")),
+            ("GITHUB_OUTPUT", outputs.to_str().expect("utf-8")),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
-    let report = read_json(&repo.path().join("verify_factory_report.json"));
+    let report = factory_report(repo.path());
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["passed"], true);
     let names: Vec<&str> = report["gates"]
@@ -156,18 +170,14 @@ fn a_broken_fixture_fails_the_generator_gate_in_both_reports() {
     let expected = repo.path().join("conformance/expected/basic/autosd-heal.yml");
     let text = std::fs::read_to_string(&expected).expect("read");
     std::fs::write(&expected, text.replace("*/5 * * * *", "*/10 * * * *")).expect("break it");
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["verify-factory", "--no-mirror"])
-        .output()
-        .expect("runs");
+    let o = run_in(home.path(), repo.path(), &["verify-factory", "--no-mirror"], &[]);
     assert_eq!(o.status.code(), Some(80));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         stderr.contains("AUTOSD-FACTORY-GATE-FAILED") && stderr.contains("generator"),
         "{stderr}"
     );
-    let report = read_json(&repo.path().join("verify_factory_report.json"));
+    let report = factory_report(repo.path());
     assert_eq!(report["passed"], false);
     assert_eq!(report["failing_gates"], serde_json::json!(["generator"]));
     let gen_gate = &report["gates"][0];
@@ -201,11 +211,12 @@ fn a_broken_fixture_fails_the_generator_gate_in_both_reports() {
     );
 
     // --update rewrites the expected file deliberately; then the gate passes again.
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["verify-factory", "--no-mirror", "--update"])
-        .output()
-        .expect("runs");
+    let o = run_in(
+        home.path(),
+        repo.path(),
+        &["verify-factory", "--no-mirror", "--update"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(std::fs::read_to_string(&expected).expect("read"), text);
 }
@@ -219,13 +230,9 @@ fn lint_findings_fail_the_lint_gate() {
         "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: actions/checkout@v4\n",
     )
     .expect("write");
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["verify-factory", "--no-mirror"])
-        .output()
-        .expect("runs");
+    let o = run_in(home.path(), repo.path(), &["verify-factory", "--no-mirror"], &[]);
     assert_eq!(o.status.code(), Some(80));
-    let report = read_json(&repo.path().join("verify_factory_report.json"));
+    let report = factory_report(repo.path());
     assert_eq!(report["failing_gates"], serde_json::json!(["lint"]));
     assert!(
         report["gates"][1]["failures"]
@@ -246,23 +253,19 @@ fn the_mirror_gate_runs_the_declared_stages_and_names_a_failing_one() {
     let repo = factory_copy();
     with_fake_ci(repo.path());
     let home = tempfile::tempdir().expect("home");
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["verify-factory"])
-        .output()
-        .expect("runs");
+    let o = run_in(home.path(), repo.path(), &["verify-factory"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
-    let report = read_json(&repo.path().join("verify_factory_report.json"));
+    let report = factory_report(repo.path());
     assert_eq!(report["gates"][2]["summary"], "stages fmt passed");
 
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["verify-factory", "--mirror-stages", "setup,fmt"])
-        .env("FAIL_FMT", "1")
-        .output()
-        .expect("runs");
+    let o = run_in(
+        home.path(),
+        repo.path(),
+        &["verify-factory", "--mirror-stages", "setup,fmt"],
+        &[("FAIL_FMT", "1")],
+    );
     assert_eq!(o.status.code(), Some(80));
-    let report = read_json(&repo.path().join("verify_factory_report.json"));
+    let report = factory_report(repo.path());
     assert_eq!(report["failing_gates"], serde_json::json!(["ci-mirror"]));
     assert!(
         report["gates"][2]["summary"]
@@ -273,14 +276,14 @@ fn the_mirror_gate_runs_the_declared_stages_and_names_a_failing_one() {
     );
 
     // Inside a mirror (the CI test stage), the gate skips itself instead of recursing.
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["verify-factory"])
-        .env("AUTOSD_CI_MIRROR", "1")
-        .output()
-        .expect("runs");
+    let o = run_in(
+        home.path(),
+        repo.path(),
+        &["verify-factory"],
+        &[("AUTOSD_CI_MIRROR", "1")],
+    );
     assert_eq!(o.status.code(), Some(0));
-    let report = read_json(&repo.path().join("verify_factory_report.json"));
+    let report = factory_report(repo.path());
     assert_eq!(report["gates"][2]["skipped"], true);
 }
 
@@ -289,11 +292,7 @@ fn ci_mirror_runs_the_script_and_names_the_failing_stage() {
     let repo = factory_copy();
     with_fake_ci(repo.path());
     let home = tempfile::tempdir().expect("home");
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["ci", "mirror"])
-        .output()
-        .expect("runs");
+    let o = run_in(home.path(), repo.path(), &["ci", "mirror"], &[]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -301,12 +300,7 @@ fn ci_mirror_runs_the_script_and_names_the_failing_stage() {
         "{stdout}"
     );
 
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["ci", "mirror"])
-        .env("FAIL_FMT", "1")
-        .output()
-        .expect("runs");
+    let o = run_in(home.path(), repo.path(), &["ci", "mirror"], &[("FAIL_FMT", "1")]);
     assert_eq!(o.status.code(), Some(81));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -314,11 +308,11 @@ fn ci_mirror_runs_the_script_and_names_the_failing_stage() {
         "{stderr}"
     );
 
-    let o = autosd(home.path())
-        .current_dir(repo.path())
-        .args(["ci", "mirror"])
-        .env("AUTOSD_CI_MIRROR", "1")
-        .output()
-        .expect("runs");
+    let o = run_in(
+        home.path(),
+        repo.path(),
+        &["ci", "mirror"],
+        &[("AUTOSD_CI_MIRROR", "1")],
+    );
     assert_eq!(o.status.code(), Some(2), "refuses to recurse");
 }
