@@ -82,13 +82,26 @@ impl Site {
         out
     }
 
+    fn status_json(&self) -> Value {
+        self.expect(&["status", "--project", "shop", "--output", "json"], 0)
+            .json()
+    }
+
     fn halted(&self) -> bool {
-        let status = self.expect(&["status", "--project", "shop", "--output", "json"], 0);
-        status.json()["halt"]["halted"].as_bool().expect("halted flag")
+        self.status_json()["halt"]["halted"]
+            .as_bool()
+            .expect("halted flag")
     }
 
     fn audit_log(&self) -> String {
         fs::read_to_string(self.home().join("audit.log.jsonl")).unwrap_or_default()
+    }
+
+    fn audit_records(&self) -> Vec<Value> {
+        self.audit_log()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("record"))
+            .collect()
     }
 
     /// Creates a grant in this site's home; returns (grant id, token).
@@ -121,6 +134,19 @@ fn finish(out: std::process::Output) -> Out {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr,
     }
+}
+
+/// Commands that read the project file, as a user in the repository spells them.
+const PROJECT_FILE_READERS: [&[&str]; 4] = [
+    &["status", "--project", "shop"],
+    &["halt", "--project", "shop"],
+    &["resume", "--project", "shop", "--force"],
+    &["policy", "show"],
+];
+
+/// `resume --force` with `grant`: the answer to a halt once confirmation is out of the way.
+fn forced_resume(grant: &str) -> [&str; 6] {
+    ["resume", "--project", "shop", "--force", "--preauth-grant", grant]
 }
 
 /// A project file where `qa` requires grants (so resume needs a break-glass grant).
@@ -176,12 +202,7 @@ fn malformed_project_file_names_file_and_line() {
         "version: 1\nproject: shop\nenvironments:\n  dev:\n    prodution: true\n",
     )
     .expect("write");
-    for args in [
-        &["status", "--project", "shop"][..],
-        &["halt", "--project", "shop"],
-        &["resume", "--project", "shop", "--force"],
-        &["policy", "show"],
-    ] {
+    for args in PROJECT_FILE_READERS {
         let out = site.expect(args, EXIT_CONFIG_INVALID);
         assert!(
             out.stderr.contains("error[AUTOSD-CONFIG-INVALID]") && out.stderr.contains("config.yml:5:"),
@@ -214,12 +235,7 @@ impl Site {
 #[test]
 fn missing_project_file_is_reported() {
     let site = Site::new();
-    for args in [
-        &["status", "--project", "shop"][..],
-        &["halt", "--project", "shop"],
-        &["resume", "--project", "shop", "--force"],
-        &["policy", "show"],
-    ] {
+    for args in PROJECT_FILE_READERS {
         let out = site.expect(args, EXIT_CONFIG_MISSING);
         assert!(
             out.stderr.contains("error[AUTOSD-CONFIG-MISSING]"),
@@ -407,9 +423,8 @@ fn resume_with_force_proceeds_and_is_audited() {
     );
     assert!(!site.halted());
     let phases: Vec<(String, String)> = site
-        .audit_log()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("record"))
+        .audit_records()
+        .iter()
         .map(|r| {
             (
                 r["op"].as_str().unwrap_or("").to_string(),
@@ -440,9 +455,7 @@ fn resume_with_force_proceeds_and_is_audited() {
     let log = site.audit_log();
     let cut = log.trim_end().rfind('\n').expect("several lines") + 1;
     fs::write(site.home().join("audit.log.jsonl"), &log[..cut]).expect("truncate");
-    let v = site
-        .expect(&["status", "--project", "shop", "--output", "json"], 0)
-        .json();
+    let v = site.status_json();
     assert_eq!(v["audit"]["records"], 2);
     assert_eq!(v["audit"]["last_checkpoint"]["log_matches"], false, "{v}");
     assert!(
@@ -521,57 +534,24 @@ fn resume_needs_a_break_glass_grant_when_the_project_requires_grants() {
         out.stderr
     );
     let (plain, _) = site.grant(&["--auto-deploy-prod", "--auto-rollback", "--expires-in-hours", "1"]);
-    let out = site.expect(
-        &[
-            "resume",
-            "--project",
-            "shop",
-            "--force",
-            "--preauth-grant",
-            &plain,
-        ],
-        EXIT_PREAUTH_INVALID,
-    );
+    let out = site.expect(&forced_resume(&plain), EXIT_PREAUTH_INVALID);
     assert!(out.stderr.contains("break-glass"), "{}", out.stderr);
-    let out = site.expect(
-        &[
-            "resume",
-            "--project",
-            "shop",
-            "--force",
-            "--preauth-grant",
-            "autosd.grant.forged",
-        ],
-        EXIT_PREAUTH_INVALID,
-    );
+    let out = site.expect(&forced_resume("autosd.grant.forged"), EXIT_PREAUTH_INVALID);
     assert!(out.stderr.contains("grant rejected"), "{}", out.stderr);
     assert!(site.halted(), "no refused resume changed anything");
     let (glass, _) = site.grant(&["--auto-deploy-prod", "--break-glass", "--expires-in-hours", "1"]);
-    site.expect(
-        &[
-            "resume",
-            "--project",
-            "shop",
-            "--force",
-            "--preauth-grant",
-            &glass,
-        ],
-        0,
-    );
+    site.expect(&forced_resume(&glass), 0);
     assert!(!site.halted());
     // every refusal is in the audit trail, with the grant id where one was verified
     let denied: Vec<Value> = site
-        .audit_log()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("record"))
+        .audit_records()
+        .into_iter()
         .filter(|r| r["phase"] == "denied")
         .collect();
     assert_eq!(denied.len(), 3, "{denied:?}");
     assert_eq!(denied[0]["decision"]["code"], "AUTOSD-PREAUTH-REQUIRED");
     assert_eq!(denied[1]["grant_id"], plain.as_str());
-    let status = site
-        .expect(&["status", "--project", "shop", "--output", "json"], 0)
-        .json();
+    let status = site.status_json();
     let used: Vec<&str> = status["grants"]
         .as_array()
         .expect("grants")
@@ -629,30 +609,10 @@ fn grant_token_and_github_token_never_leak() {
         outputs.push(format!("{}{}", out.stdout, out.stderr));
     }
     // the token passed as a flag, too (accepted form), and a forged one that is refused
-    let out = site.run_with(
-        &[
-            "resume",
-            "--project",
-            "shop",
-            "--force",
-            "--preauth-grant",
-            &token,
-        ],
-        &env,
-    );
+    let out = site.run_with(&forced_resume(&token), &env);
     outputs.push(format!("{}{}", out.stdout, out.stderr));
     let forged = format!("{token}x");
-    let out = site.run_with(
-        &[
-            "resume",
-            "--project",
-            "shop",
-            "--force",
-            "--preauth-grant",
-            &forged,
-        ],
-        &env,
-    );
+    let out = site.run_with(&forced_resume(&forged), &env);
     assert_eq!(out.code, EXIT_PREAUTH_INVALID, "{}", out.stderr);
     outputs.push(format!("{}{}", out.stdout, out.stderr));
 
@@ -719,9 +679,7 @@ fn halt_set_through_the_git_store_stops_a_fresh_clone_elsewhere() {
     // the same, configured in the project file instead of flags
     let file = format!("version: 1\nproject: shop\nstate:\n  backend: git\n  remote: {remote}\n");
     fs::write(ci.config_path(), file).expect("write");
-    let v = ci
-        .expect(&["status", "--project", "shop", "--output", "json"], 0)
-        .json();
+    let v = ci.status_json();
     assert_eq!(v["halt"]["halted"], true, "{v}");
     // the local store of the CI machine knows nothing: the flag overrides the file
     let v = ci
@@ -742,10 +700,7 @@ fn halt_set_through_the_git_store_stops_a_fresh_clone_elsewhere() {
     // CI resumes with its own break-glass grant; the laptop sees both the resume and, from
     // the shared audit log on the branch, which grant was used
     let (gid, _) = ci.grant(&["--auto-deploy-prod", "--break-glass", "--expires-in-hours", "1"]);
-    ci.expect(
-        &["resume", "--project", "shop", "--force", "--preauth-grant", &gid],
-        0,
-    );
+    ci.expect(&forced_resume(&gid), 0);
     let v = run(
         &laptop,
         with(&["status", "--project", "shop", "--output", "json"]),
