@@ -19,6 +19,21 @@ pub fn autosd(home: &Path) -> Command {
     cmd
 }
 
+/// `preauth create-grant --output json --project-ids PROJECT FLAGS…`: how the tests of gated
+/// commands get their grant.
+pub fn create_grant_json<'a>(project: &'a str, flags: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "preauth",
+        "create-grant",
+        "--output",
+        "json",
+        "--project-ids",
+        project,
+    ];
+    args.extend_from_slice(flags);
+    args
+}
+
 /// What a finished `autosd` run left behind, for the black-box tests.
 pub struct Out {
     pub code: i32,
@@ -27,6 +42,17 @@ pub struct Out {
 }
 
 impl Out {
+    /// A panic inside autosd fails the test here, whatever exit code the caller expects.
+    pub fn from_output(out: std::process::Output) -> Out {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "autosd panicked: {stderr}");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        }
+    }
+
     /// Stdout parsed as the one JSON document `--output json` prints.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.stdout.trim())

@@ -3,7 +3,7 @@
 //! grants per policy, the kill switch across machines (git store), and secrecy.
 //! The full operation × environment × grant × halt table is a unit test (src/policy/tests.rs,
 //! src/ops/guard/tests.rs): deploy and friends do not exist as commands yet.
-use crate::common::{Out, autosd};
+use crate::common::{Out, autosd, create_grant_json};
 use assert_cmd::Command;
 use serde_json::Value;
 use std::fs;
@@ -68,7 +68,7 @@ impl Site {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        finish(cmd.output().expect("run autosd"))
+        Out::from_output(cmd.output().expect("run autosd"))
     }
 
     #[track_caller]
@@ -109,30 +109,11 @@ impl Site {
         if !self.home().join("trust").exists() {
             self.expect(&["preauth", "init-keys"], 0);
         }
-        let mut args = vec![
-            "preauth",
-            "create-grant",
-            "--output",
-            "json",
-            "--project-ids",
-            "shop",
-        ];
-        args.extend_from_slice(extra);
-        let v = self.expect(&args, 0).json();
+        let v = self.expect(&create_grant_json("shop", extra), 0).json();
         (
             v["grant_id"].as_str().expect("grant_id").to_string(),
             v["token"].as_str().expect("token").to_string(),
         )
-    }
-}
-
-fn finish(out: std::process::Output) -> Out {
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "autosd panicked: {stderr}");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
     }
 }
 
@@ -348,7 +329,7 @@ fn resume_without_tty_or_force_fails_at_once_with_stdin_closed() {
             bin.to_str().expect("utf8"),
         ])
         .timeout(Duration::from_secs(20));
-    let out = finish(cmd.output().expect("run"));
+    let out = Out::from_output(cmd.output().expect("run"));
     assert_eq!(out.code, EXIT_CONFIRM_REQUIRED, "{}", out.stderr);
     assert!(
         out.stderr.contains("error[AUTOSD-CONFIRM-REQUIRED]"),
@@ -367,7 +348,7 @@ fn resume_with_stdin_a_pipe_never_reads_it() {
     // a "y" waiting in the pipe must not be taken as consent
     let mut cmd = site.cmd(&["resume", "--project", "shop"]);
     cmd.write_stdin("y\n");
-    let out = finish(cmd.output().expect("run"));
+    let out = Out::from_output(cmd.output().expect("run"));
     assert_eq!(out.code, EXIT_CONFIRM_REQUIRED, "{}", out.stderr);
     assert!(site.halted());
 
@@ -492,7 +473,7 @@ fn on_a_tty(site: &Site, args: &str, answer: &str) -> Option<Out> {
     std::thread::sleep(Duration::from_millis(700));
     std::io::Write::write_all(&mut stdin, answer.as_bytes()).expect("type the answer");
     drop(stdin);
-    let out = finish(child.wait_with_output().expect("wait"));
+    let out = Out::from_output(child.wait_with_output().expect("wait"));
     // A sandbox without pseudo-terminals cannot run this: `script` says so and fails.
     if format!("{}{}", out.stdout, out.stderr).contains("pseudo-terminal") {
         return None;

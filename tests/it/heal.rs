@@ -1,7 +1,7 @@
 //! Black-box tests of `autosd heal` and `autosd incidents` against the real engine
 //! (`ci/run_ci.sh` starts one and builds the `autosd-test/*` images; without one these
 //! tests print a visible SKIP line and return), plus `heal --watch` stopping on SIGTERM.
-use crate::common::autosd;
+use crate::common::{Out, autosd, create_grant_json};
 use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use serde_json::Value;
 use std::fs;
@@ -68,17 +68,13 @@ impl Site {
             .timeout(Duration::from_secs(120))
             .output()
             .expect("run autosd");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        let out = Out::from_output(out);
         assert_eq!(
-            out.status.code(),
-            Some(code),
-            "autosd {args:?}\nstdout: {stdout}\nstderr: {stderr}"
+            out.code, code,
+            "autosd {args:?}\nstdout: {}\nstderr: {}",
+            out.stdout, out.stderr
         );
-        (stdout, stderr)
+        (out.stdout, out.stderr)
     }
 
     fn deploy(&self, image: &str) {
@@ -164,16 +160,7 @@ impl Site {
 
     fn grant(&self, extra: &[&str]) -> String {
         self.run(&["preauth", "init-keys"], 0);
-        let mut args = vec![
-            "preauth",
-            "create-grant",
-            "--output",
-            "json",
-            "--project-ids",
-            &self.project,
-        ];
-        args.extend_from_slice(extra);
-        let (out, _) = self.run(&args, 0);
+        let (out, _) = self.run(&create_grant_json(&self.project, extra), 0);
         let v: Value = serde_json::from_str(out.trim()).expect("json");
         v["grant_id"].as_str().expect("grant id").to_string()
     }

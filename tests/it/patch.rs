@@ -2,7 +2,7 @@
 //! workflow with fixable findings. Pushes through the gate (grant, halt, audit), refusals,
 //! failing checks, a remote that rejects the push (pre-receive hook), the pull request
 //! against a wiremock GitHub, `--dry-run`, and the user's dirty checkout left untouched.
-use crate::common::{Out, autosd};
+use crate::common::{Out, autosd, create_grant_json};
 use autosd::context::unix_now;
 use autosd::grant::{ArtifactKind, load_signing_key, sign_artifact};
 use serde_json::{Value, json};
@@ -102,14 +102,7 @@ impl Site {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run autosd");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!stderr.contains("panicked"), "autosd panicked: {stderr}");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr,
-        }
+        Out::from_output(cmd.output().expect("run autosd"))
     }
 
     #[track_caller]
@@ -154,18 +147,8 @@ impl Site {
     /// A grant for project `shop` with `extra` flags; returns its id.
     fn grant(&self, extra: &[&str]) -> String {
         self.init_keys();
-        let mut args = vec![
-            "preauth",
-            "create-grant",
-            "--output",
-            "json",
-            "--project-ids",
-            "shop",
-            "--expires-in-hours",
-            "1",
-        ];
-        args.extend_from_slice(extra);
-        let v = self.expect(&args, &[], 0).json();
+        let flags = [&["--expires-in-hours", "1"], extra].concat();
+        let v = self.expect(&create_grant_json("shop", &flags), &[], 0).json();
         v["grant_id"].as_str().expect("grant_id").to_string()
     }
 

@@ -25,14 +25,7 @@ pub fn run_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Out {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run autosd");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "autosd panicked: {stderr}");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
-    }
+    Out::from_output(cmd.output().expect("run autosd"))
 }
 
 pub fn run(home: &Path, args: &[&str]) -> Out {

@@ -1,7 +1,7 @@
 //! Black-box tests of `autosd deploy | rollback | promote | releases | lock` through the gate:
 //! generic_container with the fixture scripts (no engine needed), and docker against the
 //! real engine (skipped visibly without one).
-use crate::common::{Out, autosd};
+use crate::common::{Out, autosd, create_grant_json};
 use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use crate::generic::{Platform, fixture};
 use assert_cmd::Command;
@@ -86,13 +86,7 @@ impl Site {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run autosd");
-        let out = Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        let out = Out::from_output(cmd.output().expect("run autosd"));
         assert_eq!(
             out.code, code,
             "autosd {args:?}\nstdout: {}\nstderr: {}",
@@ -134,18 +128,8 @@ impl Site {
         if !self.path("home/trust").exists() {
             self.expect(&["preauth", "init-keys"], 0);
         }
-        let mut args = vec![
-            "preauth",
-            "create-grant",
-            "--output",
-            "json",
-            "--project-ids",
-            "shop",
-            "--expires-in-hours",
-            "1",
-        ];
-        args.extend_from_slice(extra);
-        self.expect(&args, 0).json()["grant_id"]
+        let flags = [&["--expires-in-hours", "1"], extra].concat();
+        self.expect(&create_grant_json("shop", &flags), 0).json()["grant_id"]
             .as_str()
             .expect("grant id")
             .to_string()
