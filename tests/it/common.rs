@@ -53,6 +53,17 @@ impl Out {
         }
     }
 
+    /// Fails the test unless autosd exited with `code`, showing `args` and both outputs.
+    #[track_caller]
+    pub fn exited(self, code: i32, args: &[&str]) -> Out {
+        assert_eq!(
+            self.code, code,
+            "autosd {args:?}\nstdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
     /// Stdout parsed as the one JSON document `--output json` prints.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.stdout.trim())

@@ -73,13 +73,7 @@ impl Site {
 
     #[track_caller]
     fn expect(&self, args: &[&str], code: i32) -> Out {
-        let out = self.run_with(args, &[]);
-        assert_eq!(
-            out.code, code,
-            "autosd {args:?}\nstdout: {}\nstderr: {}",
-            out.stdout, out.stderr
-        );
-        out
+        self.run_with(args, &[]).exited(code, args)
     }
 
     fn status_json(&self) -> Value {

@@ -68,12 +68,7 @@ impl Site {
             .timeout(Duration::from_secs(120))
             .output()
             .expect("run autosd");
-        let out = Out::from_output(out);
-        assert_eq!(
-            out.code, code,
-            "autosd {args:?}\nstdout: {}\nstderr: {}",
-            out.stdout, out.stderr
-        );
+        let out = Out::from_output(out).exited(code, args);
         (out.stdout, out.stderr)
     }
 

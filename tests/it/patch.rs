@@ -107,13 +107,7 @@ impl Site {
 
     #[track_caller]
     fn expect(&self, args: &[&str], env: &[(&str, &str)], code: i32) -> Out {
-        let out = self.run(args, env);
-        assert_eq!(
-            out.code, code,
-            "autosd {args:?}\nstdout: {}\nstderr: {}",
-            out.stdout, out.stderr
-        );
-        out
+        self.run(args, env).exited(code, args)
     }
 
     /// The gated spelling, `patch --project shop --auto-push --preauth-grant GRANT`, then `extra`.

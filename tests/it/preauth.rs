@@ -35,13 +35,7 @@ pub fn run(home: &Path, args: &[&str]) -> Out {
 /// Runs and asserts the exit code, showing the output when it differs.
 #[track_caller]
 pub fn expect(home: &Path, args: &[&str], code: i32) -> Out {
-    let out = run(home, args);
-    assert_eq!(
-        out.code, code,
-        "autosd {args:?}\nstdout: {}\nstderr: {}",
-        out.stdout, out.stderr
-    );
-    out
+    run(home, args).exited(code, args)
 }
 
 pub fn temp_home() -> tempfile::TempDir {
