@@ -42,7 +42,10 @@ fn source(settings: &KubernetesSettings, env: &dyn Fn(&str) -> Option<String>) -
     }
     if let Some(list) = env("KUBECONFIG").filter(|v| !v.is_empty()) {
         return Ok(Source::Files(
-            list.split(':').filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
+            list.split(':')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect(),
         ));
     }
     let home = env("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
@@ -52,12 +55,17 @@ fn source(settings: &KubernetesSettings, env: &dyn Fn(&str) -> Option<String>) -
     if let Some(host) = env("KUBERNETES_SERVICE_HOST").filter(|h| !h.is_empty()) {
         let port = env("KUBERNETES_SERVICE_PORT").unwrap_or_else(|| "443".into());
         // An IPv6 service address needs brackets in a URL.
-        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
         return Ok(Source::InCluster(format!("https://{host}:{port}")));
     }
     Err(context_error(format!(
         "no kubeconfig: `kubeconfig` is not set, KUBECONFIG is empty, {} does not exist, and autosd does not run in a pod (KUBERNETES_SERVICE_HOST is not set)",
-        home.map(|h| h.display().to_string()).unwrap_or_else(|| "~/.kube/config".into())
+        home.map(|h| h.display().to_string())
+            .unwrap_or_else(|| "~/.kube/config".into())
     )))
 }
 
@@ -104,7 +112,10 @@ fn read_files(paths: &[PathBuf]) -> Result<Kubeconfig> {
             if paths.len() > 1 {
                 continue;
             }
-            return Err(context_error(format!("kubeconfig {} does not exist", path.display())));
+            return Err(context_error(format!(
+                "kubeconfig {} does not exist",
+                path.display()
+            )));
         }
         let config = Kubeconfig::read_from(path)
             .map_err(|e| context_error(format!("kubeconfig {} cannot be read: {e}", path.display())))?;
@@ -134,7 +145,11 @@ pub fn connect(settings: &KubernetesSettings, env: &dyn Fn(&str) -> Option<Strin
     } else {
         format!("its contexts are: {}", available.join(", "))
     };
-    let context = match settings.context.clone().or_else(|| kubeconfig.current_context.clone()) {
+    let context = match settings
+        .context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone())
+    {
         Some(c) => c,
         None => {
             return Err(context_error(format!(
@@ -150,7 +165,12 @@ pub fn connect(settings: &KubernetesSettings, env: &dyn Fn(&str) -> Option<Strin
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::new(ErrorCode::Internal, format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })?;
     let options = KubeConfigOptions {
         context: Some(context.clone()),
         ..Default::default()
@@ -187,7 +207,10 @@ pub struct Request<'a> {
 impl Request<'_> {
     fn describe(&self) -> String {
         match self.name {
-            Some(n) => format!("{} {} {n} in namespace {}", self.verb, self.resource, self.namespace),
+            Some(n) => format!(
+                "{} {} {n} in namespace {}",
+                self.verb, self.resource, self.namespace
+            ),
             None => format!("{} {} in namespace {}", self.verb, self.resource, self.namespace),
         }
     }
@@ -349,7 +372,8 @@ mod tests {
         let e = api_error("https://k:6443", REQ, kube::Error::Api(status.boxed()));
         assert_eq!(e.code, ErrorCode::TargetForbidden);
         assert!(
-            e.message.contains("missing permission `patch` on `deployments.apps` in namespace `web`")
+            e.message
+                .contains("missing permission `patch` on `deployments.apps` in namespace `web`")
                 && e.message.contains("system:serviceaccount:ci:autosd"),
             "{}",
             e.message
@@ -379,7 +403,8 @@ mod tests {
         let e = api_error("https://k:6443", REQ, kube::Error::Api(status.boxed()));
         assert_eq!(e.code, ErrorCode::TargetConflict);
         assert!(
-            e.message.contains("field manager kubectl-edit on .spec.template.spec.containers[name=\"app\"].image"),
+            e.message
+                .contains("field manager kubectl-edit on .spec.template.spec.containers[name=\"app\"].image"),
             "{}",
             e.message
         );
@@ -401,7 +426,9 @@ mod tests {
             "KUBERNETES_SERVICE_PORT" => Some("6443".to_string()),
             _ => None,
         };
-        assert!(matches!(source(&settings(), &pod), Ok(Source::InCluster(s)) if s == "https://10.0.0.1:6443"));
+        assert!(
+            matches!(source(&settings(), &pod), Ok(Source::InCluster(s)) if s == "https://10.0.0.1:6443")
+        );
         let c = in_cluster("https://10.0.0.1:6443");
         assert_eq!(c.current_context.as_deref(), Some(IN_CLUSTER));
         // KUBECONFIG lists win over the pod, and name every file.
@@ -423,7 +450,11 @@ mod tests {
         s.context = Some("staging".into());
         let e = connect(&s, &|_| None).err().expect("no such context");
         assert_eq!(e.code, ErrorCode::KubeContextInvalid);
-        assert!(e.message.contains("no context `staging`") && e.message.contains("dev, prod"), "{}", e.message);
+        assert!(
+            e.message.contains("no context `staging`") && e.message.contains("dev, prod"),
+            "{}",
+            e.message
+        );
         s.context = None;
         let c = connect(&s, &|_| None).expect("current-context");
         assert_eq!(c.server, "http://127.0.0.1:1 (context dev)");

@@ -29,7 +29,12 @@ fn selector(d: &Deployment) -> String {
     d.spec
         .as_ref()
         .and_then(|s| s.selector.match_labels.as_ref())
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default()
 }
 
@@ -59,7 +64,10 @@ pub fn pod_evidence(pod: &Pod, container: &str) -> (u8, Evidence) {
     let (severity, label) = match (&waiting, &state.terminated, &state.running) {
         (Some(r), _, _) if BROKEN.contains(&r.as_str()) => (4, r.clone()),
         (Some(r), _, _) => (2, r.clone()),
-        (None, Some(t), _) => (3, format!("terminated ({})", t.reason.clone().unwrap_or_default())),
+        (None, Some(t), _) => (
+            3,
+            format!("terminated ({})", t.reason.clone().unwrap_or_default()),
+        ),
         (None, None, Some(_)) if !c.ready => (2, "running, not ready".into()),
         (None, None, Some(_)) => (0, "running".into()),
         _ => (1, "unknown".into()),
@@ -75,11 +83,14 @@ pub fn pod_evidence(pod: &Pod, container: &str) -> (u8, Evidence) {
             .map(|_| true),
         restart_count: Some(i64::from(c.restart_count)).filter(|n| *n > 0),
         health_status: Some(if c.ready { "ready" } else { "not ready" }.into()),
-        health_output: state
-            .waiting
-            .as_ref()
-            .and_then(|w| w.message.clone())
-            .map(|m| m.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect()),
+        health_output: state.waiting.as_ref().and_then(|w| w.message.clone()).map(|m| {
+            m.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .chars()
+                .take(300)
+                .collect()
+        }),
         http_status: None,
         since: ended.and_then(|t| t.finished_at).map(|t| t.0.as_second()),
     };
@@ -120,7 +131,11 @@ impl KubernetesTarget {
                     == release_id.as_ref()
             })
             .collect();
-        let looked = if current.is_empty() { pods.iter().collect() } else { current };
+        let looked = if current.is_empty() {
+            pods.iter().collect()
+        } else {
+            current
+        };
         let worst = looked
             .iter()
             .map(|p| pod_evidence(p, &container))
@@ -136,9 +151,11 @@ impl KubernetesTarget {
                     ..Evidence::default()
                 },
             ),
-            (Some((severity, ev)), Observation::Healthy) if severity < 2 => {
-                (true, format!("Deployment {name}: every replica is updated and available"), ev)
-            }
+            (Some((severity, ev)), Observation::Healthy) if severity < 2 => (
+                true,
+                format!("Deployment {name}: every replica is updated and available"),
+                ev,
+            ),
             (Some((_, ev)), obs) => {
                 let why = match obs {
                     Observation::Healthy => String::new(),
@@ -164,7 +181,8 @@ mod tests {
     use serde_json::json;
 
     fn pod(status: serde_json::Value) -> Pod {
-        serde_json::from_value(json!({"metadata": {"name": "shop-prod-7d9-abc"}, "status": status})).expect("pod")
+        serde_json::from_value(json!({"metadata": {"name": "shop-prod-7d9-abc"}, "status": status}))
+            .expect("pod")
     }
 
     #[test]
@@ -182,13 +200,20 @@ mod tests {
         assert_eq!(ev.restart_count, Some(5));
         assert_eq!(ev.health_status.as_deref(), Some("not ready"));
         assert_eq!(ev.since, Some(1_800_000_000));
-        assert!(ev.health_output.as_deref().is_some_and(|o| o.contains("back-off")));
+        assert!(
+            ev.health_output
+                .as_deref()
+                .is_some_and(|o| o.contains("back-off"))
+        );
         let fine = pod(json!({"phase": "Running", "containerStatuses": [{
             "name": "app", "ready": true, "restartCount": 0, "image": "x", "imageID": "",
             "state": {"running": {"startedAt": "2027-01-15T08:00:00Z"}}
         }]}));
         let (severity, ev) = pod_evidence(&fine, "app");
-        assert_eq!((severity, ev.state.as_deref(), ev.restart_count), (0, Some("running"), None));
+        assert_eq!(
+            (severity, ev.state.as_deref(), ev.restart_count),
+            (0, Some("running"), None)
+        );
         let pending = pod(json!({"phase": "Pending"}));
         assert_eq!(pod_evidence(&pending, "app").1.state.as_deref(), Some("Pending"));
     }

@@ -22,7 +22,11 @@ impl Pinned {
         };
         let (name, digest) = image.rsplit_once('@').ok_or_else(not_pinned)?;
         let hex = digest.strip_prefix("sha256:").ok_or_else(not_pinned)?;
-        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+        if hex.len() != 64
+            || !hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        {
             return Err(not_pinned());
         }
         // A tag is the part after the last `:` that is not part of a registry's host:port.
@@ -64,9 +68,16 @@ mod tests {
     fn digests_pin_and_tags_do_not() {
         let p = Pinned::parse(&format!("registry.example:5000/team/shop@sha256:{HEX}")).expect("pinned");
         assert_eq!(p.repository, "registry.example:5000/team/shop");
-        assert_eq!(p.reference(), format!("registry.example:5000/team/shop@sha256:{HEX}"));
-        let tagged = Pinned::parse(&format!("registry.example:5000/shop:v2@sha256:{HEX}")).expect("tag and digest");
-        assert_eq!(tagged.reference(), format!("registry.example:5000/shop@sha256:{HEX}"));
+        assert_eq!(
+            p.reference(),
+            format!("registry.example:5000/team/shop@sha256:{HEX}")
+        );
+        let tagged =
+            Pinned::parse(&format!("registry.example:5000/shop:v2@sha256:{HEX}")).expect("tag and digest");
+        assert_eq!(
+            tagged.reference(),
+            format!("registry.example:5000/shop@sha256:{HEX}")
+        );
         for bad in [
             "shop:v1".to_string(),
             "shop".to_string(),

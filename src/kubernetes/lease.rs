@@ -29,7 +29,13 @@ pub fn lease_name(scope: &Scope) -> String {
     let raw = format!("autosd-{}-{}", scope.project, scope.env).to_ascii_lowercase();
     let name: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(253)
         .collect();
     name.trim_end_matches(['-', '.']).to_string()
@@ -60,7 +66,10 @@ pub fn lease_of(name: &str, scope: &Scope, holder: &LockHolder, resource_version
             ..Default::default()
         },
         spec: Some(LeaseSpec {
-            holder_identity: Some(format!("{} ({} on {}, pid {})", holder.who, holder.operation, holder.host, holder.pid)),
+            holder_identity: Some(format!(
+                "{} ({} on {}, pid {})",
+                holder.who, holder.operation, holder.host, holder.pid
+            )),
             lease_duration_seconds: Some(seconds),
             acquire_time: Some(micro(holder.acquired)),
             renew_time: Some(micro(holder.acquired)),
@@ -126,7 +135,10 @@ impl LockGuard for KubeLease {
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::new(
                 ErrorCode::TargetConflict,
-                format!("the Lease {} changed since autosd took it (another run took it over); left in place", self.name),
+                format!(
+                    "the Lease {} changed since autosd took it (another run took it over); left in place",
+                    self.name
+                ),
             )),
             Err(e) => Err(api_error(&self.server, req, e)),
         }

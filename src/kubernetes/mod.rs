@@ -47,7 +47,11 @@ struct Applied {
 impl KubernetesTarget {
     /// A client for the settings' cluster and context; `env` reads the session's
     /// environment (KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST). Sends nothing yet.
-    pub fn connect(settings: KubernetesSettings, env: &dyn Fn(&str) -> Option<String>, now: fn() -> i64) -> Result<Self> {
+    pub fn connect(
+        settings: KubernetesSettings,
+        env: &dyn Fn(&str) -> Option<String>,
+        now: fn() -> i64,
+    ) -> Result<Self> {
         let conn = client::connect(&settings, env)?;
         Ok(KubernetesTarget { conn, settings, now })
     }
@@ -78,11 +82,24 @@ impl KubernetesTarget {
 
     /// The apply patch that rolls `scope`'s Deployment out to `image` for `release_id`,
     /// read against the Deployment as it is (which container gets the image).
-    fn rollout_patch(&self, scope: &Scope, image: &str, release_id: &str, paused: bool) -> Result<(Applied, serde_json::Value)> {
+    fn rollout_patch(
+        &self,
+        scope: &Scope,
+        image: &str,
+        release_id: &str,
+        paused: bool,
+    ) -> Result<(Applied, serde_json::Value)> {
         let name = self.settings.deployment_name(scope);
         let found = self.get(&name)?;
         let container = patch::container_of(&found, self.settings.container.as_deref())?;
-        let body = patch::rollout(&name, &self.settings.namespace, &container, image, release_id, paused);
+        let body = patch::rollout(
+            &name,
+            &self.settings.namespace,
+            &container,
+            image,
+            release_id,
+            paused,
+        );
         let applied = Applied {
             deployment: name,
             container,
@@ -101,7 +118,13 @@ impl KubernetesTarget {
             .map_err(|e| api_error(&self.conn.server, self.req("patch", name), e))
     }
 
-    fn roll_out(&self, scope: &Scope, image: &str, release_id: &str, progress: &mut dyn Progress) -> Result<Applied> {
+    fn roll_out(
+        &self,
+        scope: &Scope,
+        image: &str,
+        release_id: &str,
+        progress: &mut dyn Progress,
+    ) -> Result<Applied> {
         let (applied, body) = self.rollout_patch(scope, image, release_id, false)?;
         progress.phase(
             Phase::Start,
@@ -116,7 +139,12 @@ impl KubernetesTarget {
 
     /// Waits for the roll-out of `name` and gates it: `Ok(Ok(ms until ready))`, or the
     /// failure. Errors talking to the cluster are `Err`.
-    fn gate(&self, name: &str, spec: GateSpec, progress: &mut dyn Progress) -> Result<std::result::Result<u64, GateFailure>> {
+    fn gate(
+        &self,
+        name: &str,
+        spec: GateSpec,
+        progress: &mut dyn Progress,
+    ) -> Result<std::result::Result<u64, GateFailure>> {
         progress.phase(
             Phase::Health,
             &format!(
@@ -282,7 +310,10 @@ impl Target for KubernetesTarget {
                 healthy: true,
                 detail: format!("Deployment {name}: every replica is updated and available"),
             },
-            Observation::NotReady(r) | Observation::Failed(r) => HealthReport { healthy: false, detail: r },
+            Observation::NotReady(r) | Observation::Failed(r) => HealthReport {
+                healthy: false,
+                detail: r,
+            },
         })
     }
 
@@ -307,7 +338,12 @@ impl Target for KubernetesTarget {
         self.diagnose_scope(scope)
     }
 
-    fn lock(&self, scope: &Scope, holder: &LockHolder, wait: Duration) -> Result<(Box<dyn LockGuard>, Vec<String>)> {
+    fn lock(
+        &self,
+        scope: &Scope,
+        holder: &LockHolder,
+        wait: Duration,
+    ) -> Result<(Box<dyn LockGuard>, Vec<String>)> {
         self.acquire(scope, holder, wait)
     }
 

@@ -18,7 +18,14 @@ pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 /// The server-side apply patch that makes `container` of `deployment` run `image` for
 /// `release_id`. `paused` is true only when a failed release with nothing known-good to
 /// return to is frozen (see `KubernetesTarget::freeze`).
-pub fn rollout(deployment: &str, namespace: &str, container: &str, image: &str, release_id: &str, paused: bool) -> Value {
+pub fn rollout(
+    deployment: &str,
+    namespace: &str,
+    container: &str,
+    image: &str,
+    release_id: &str,
+    paused: bool,
+) -> Value {
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -18,9 +18,11 @@ pub fn evaluate(d: &Deployment) -> Observation {
             "waiting for the controller to observe generation {generation} of {name} (seen {observed})"
         ));
     }
-    let stuck = status.conditions.iter().flatten().find(|c| {
-        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-    });
+    let stuck = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
     if let Some(c) = stuck {
         let deadline = d
             .spec
@@ -47,7 +49,9 @@ pub fn evaluate(d: &Deployment) -> Observation {
         ));
     }
     if ready < wanted {
-        return Observation::NotReady(format!("{ready} of {wanted} updated replicas of {name} are ready"));
+        return Observation::NotReady(format!(
+            "{ready} of {wanted} updated replicas of {name} are ready"
+        ));
     }
     if available < wanted {
         return Observation::NotReady(format!(
@@ -92,23 +96,38 @@ mod tests {
     #[test]
     fn each_unfinished_state_says_what_it_waits_for() {
         not_ready(
-            evaluate(&deployment(5, json!({"observedGeneration": 4, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3}))),
+            evaluate(&deployment(
+                5,
+                json!({"observedGeneration": 4, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 3}),
+            )),
             "observe generation 5",
         );
         not_ready(
-            evaluate(&deployment(5, json!({"observedGeneration": 5, "replicas": 4, "updatedReplicas": 1}))),
+            evaluate(&deployment(
+                5,
+                json!({"observedGeneration": 5, "replicas": 4, "updatedReplicas": 1}),
+            )),
             "1 of 3 replicas",
         );
         not_ready(
-            evaluate(&deployment(5, json!({"observedGeneration": 5, "replicas": 4, "updatedReplicas": 3, "readyReplicas": 3}))),
+            evaluate(&deployment(
+                5,
+                json!({"observedGeneration": 5, "replicas": 4, "updatedReplicas": 3, "readyReplicas": 3}),
+            )),
             "1 old replica",
         );
         not_ready(
-            evaluate(&deployment(5, json!({"observedGeneration": 5, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 2, "availableReplicas": 2}))),
+            evaluate(&deployment(
+                5,
+                json!({"observedGeneration": 5, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 2, "availableReplicas": 2}),
+            )),
             "2 of 3 updated replicas of shop-prod are ready",
         );
         not_ready(
-            evaluate(&deployment(5, json!({"observedGeneration": 5, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 1}))),
+            evaluate(&deployment(
+                5,
+                json!({"observedGeneration": 5, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3, "availableReplicas": 1}),
+            )),
             "1 of 3 updated replicas of shop-prod are available",
         );
     }

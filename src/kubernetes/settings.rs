@@ -56,7 +56,8 @@ pub struct KubernetesSettings {
 fn is_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -94,10 +95,16 @@ impl KubernetesSettings {
             s.problem("container", format!("`{c}` is not a container name"));
         }
         if raw.context.as_deref() == Some("") {
-            s.problem("context", "give a context name, or leave it out for the current-context");
+            s.problem(
+                "context",
+                "give a context name, or leave it out for the current-context",
+            );
         }
         if raw.kubeconfig.as_deref() == Some("") {
-            s.problem("kubeconfig", "give a path, or leave it out for $KUBECONFIG or ~/.kube/config");
+            s.problem(
+                "kubeconfig",
+                "give a path, or leave it out for $KUBECONFIG or ~/.kube/config",
+            );
         }
         if let Some(image) = &raw.image
             && let Err(e) = super::image::Pinned::parse(image)
