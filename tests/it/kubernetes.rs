@@ -690,6 +690,32 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
             .is_some_and(|h| !h.contains("bob")),
         "{body}"
     );
+
+    // `lock break` deletes whatever Lease there is, unconditionally.
+    site.cluster.lock().expect("cluster").lease = Some(json!({
+        "metadata": {"name": "autosd-shop-staging", "resourceVersion": "900"}, "spec": {"holderIdentity": "someone"}
+    }));
+    let out = site.run(
+        &[
+            "lock",
+            "break",
+            "--project",
+            "shop",
+            "--env",
+            "staging",
+            "--target",
+            "kubernetes",
+            "--force",
+        ],
+        0,
+    );
+    assert!(
+        site.cluster.lock().expect("cluster").lease.is_none(),
+        "{}",
+        out.stdout
+    );
+    let last = site.requests().pop().expect("delete");
+    assert_eq!((last.method.as_str(), last.url.path()), ("DELETE", LEASE));
 }
 
 #[test]
