@@ -162,15 +162,7 @@ pub fn connect(settings: &KubernetesSettings, env: &dyn Fn(&str) -> Option<Strin
             "kubeconfig {origin} has no context `{context}`; {listed}"
         )));
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::Internal,
-                format!("cannot start the async runtime: {e}"),
-            )
-        })?;
+    let rt = crate::deploy::target::current_thread_runtime()?;
     let options = KubeConfigOptions {
         context: Some(context.clone()),
         ..Default::default()

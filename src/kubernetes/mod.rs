@@ -15,7 +15,7 @@ mod settings;
 pub use image::Pinned;
 pub use settings::KubernetesSettings;
 
-use crate::deploy::health::{Gate, GateFailure, GateSpec, GateStep, Observation};
+use crate::deploy::health::{Gate, GateFailure, GateSpec};
 use crate::deploy::plan::{Plan, Step, Strategy};
 use crate::deploy::release::Scope;
 use crate::deploy::target::{
@@ -25,7 +25,7 @@ use crate::error::{Error, ErrorCode, Result};
 use client::{Connection, Request, api_error};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DEPLOYMENTS: &str = "deployments.apps";
 
@@ -153,16 +153,11 @@ impl KubernetesTarget {
                 humantime::format_duration(spec.stability_window)
             ),
         );
-        let mut gate = Gate::new(spec);
-        let start = Instant::now();
-        loop {
-            let obs = rollout::evaluate(&self.get(name)?);
-            match gate.observe(start.elapsed(), obs) {
-                GateStep::Passed => return Ok(Ok(gate.ready_at().unwrap_or_default().as_millis() as u64)),
-                GateStep::Failed(f) => return Ok(Err(f)),
-                GateStep::Wait => std::thread::sleep(spec.interval),
-            }
-        }
+        // Every look is a GET at the API server: at the interval, not faster.
+        Gate::new(spec).run(
+            || self.get(name).map(|d| rollout::evaluate(&d)),
+            |g| g.spec().interval,
+        )
     }
 
     /// After a failed gate with nothing known-good to return to: the failed template stays,
@@ -305,16 +300,10 @@ impl Target for KubernetesTarget {
 
     fn health(&self, scope: &Scope) -> Result<HealthReport> {
         let name = self.settings.deployment_name(scope);
-        Ok(match rollout::evaluate(&self.get(&name)?) {
-            Observation::Healthy => HealthReport {
-                healthy: true,
-                detail: format!("Deployment {name}: every replica is updated and available"),
-            },
-            Observation::NotReady(r) | Observation::Failed(r) => HealthReport {
-                healthy: false,
-                detail: r,
-            },
-        })
+        let obs = rollout::evaluate(&self.get(&name)?);
+        Ok(HealthReport::of(obs, || {
+            format!("Deployment {name}: every replica is updated and available")
+        }))
     }
 
     fn restart(&self, scope: &Scope) -> Result<()> {

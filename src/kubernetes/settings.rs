@@ -157,27 +157,24 @@ mod tests {
     use crate::error::ErrorCode;
     use serde_json::json;
 
-    fn target(v: serde_json::Value) -> TargetSettings {
-        TargetSettings::from_json(v, 7)
+    /// The settings of `v` given at line 7 of a project file.
+    fn read(v: serde_json::Value) -> Result<KubernetesSettings> {
+        KubernetesSettings::from_target(&TargetSettings::from_json(v, 7), "staging")
     }
 
     #[test]
     fn defaults_and_explicit_settings() {
-        let s = KubernetesSettings::from_target(&target(json!({"kind": "kubernetes"})), "staging")
-            .expect("defaults");
+        let s = read(json!({"kind": "kubernetes"})).expect("defaults");
         assert_eq!(s.namespace, "default");
         assert_eq!(s.deployment_name(&Scope::new("shop", "staging")), "shop-staging");
         assert_eq!(s.gate, GateSpec::default());
         assert_eq!(s.lease_duration, None);
-        let s = KubernetesSettings::from_target(
-            &target(json!({"kubernetes": {
+        let s = read(json!({"kubernetes": {
                 "namespace": "web", "deployment": "shop", "container": "app", "context": "prod-eu",
                 "kubeconfig": "/etc/kube.yml", "lease_duration": "30m",
                 "image": "registry.example/shop@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
                 "health": {"ready_timeout": "5m", "stability_window": "30s", "interval": "2s"}
-            }})),
-            "prod",
-        )
+        }}))
         .expect("valid");
         assert_eq!(s.deployment_name(&Scope::new("shop", "prod")), "shop");
         assert_eq!(s.container.as_deref(), Some("app"));
@@ -189,13 +186,10 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported() {
-        let e = KubernetesSettings::from_target(
-            &target(json!({"kubernetes": {
-                "namespace": "Web", "deployment": "-x", "container": "A_B", "context": "",
-                "image": "shop:v1", "lease_duration": "1s", "health": {"interval": "soon"}
-            }})),
-            "prod",
-        )
+        let e = read(json!({"kubernetes": {
+            "namespace": "Web", "deployment": "-x", "container": "A_B", "context": "",
+            "image": "shop:v1", "lease_duration": "1s", "health": {"interval": "soon"}
+        }}))
         .expect_err("invalid");
         assert_eq!(e.code, ErrorCode::TargetSettingsInvalid);
         for needle in [
@@ -210,8 +204,7 @@ mod tests {
         ] {
             assert!(e.message.contains(needle), "{needle} in {}", e.message);
         }
-        let e = KubernetesSettings::from_target(&target(json!({"kubernetes": {"replicas": 3}})), "dev")
-            .expect_err("unknown key");
+        let e = read(json!({"kubernetes": {"replicas": 3}})).expect_err("unknown key");
         assert!(e.message.contains("replicas"), "{}", e.message);
     }
 

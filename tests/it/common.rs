@@ -27,6 +27,25 @@ pub struct Out {
 }
 
 impl Out {
+    /// Runs `cmd` (an `autosd` invocation with `args`) and checks that it exited with
+    /// `code` and did not panic.
+    #[track_caller]
+    pub fn expect(cmd: &mut Command, args: &[&str], code: i32) -> Out {
+        let out = cmd.output().expect("run autosd");
+        let out = Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        assert_eq!(
+            out.code, code,
+            "autosd {args:?}\nstdout: {}\nstderr: {}",
+            out.stdout, out.stderr
+        );
+        out
+    }
+
     /// Stdout parsed as the one JSON document `--output json` prints.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.stdout.trim())

@@ -49,8 +49,8 @@ struct Cluster {
     version: u64,
     /// Answer the Deployment's PATCH with a field-manager conflict.
     conflict: bool,
-    /// Answer every Deployment GET with 403.
-    forbidden: bool,
+    /// Refuse every request for this resource (`deployments`, `leases`) with 403.
+    forbidden: Option<&'static str>,
     missing: bool,
 }
 
@@ -68,7 +68,7 @@ impl Cluster {
             lease: None,
             version: 100,
             conflict: false,
-            forbidden: false,
+            forbidden: None,
             missing: false,
         }
     }
@@ -222,11 +222,19 @@ impl Respond for Fake {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let method = req.method.as_str();
         match (method, req.url.path()) {
-            (_, DEPLOYMENT) if c.forbidden => status(
-                403,
-                "Forbidden",
-                "deployments.apps \"shop-staging\" is forbidden: User \"system:serviceaccount:ci:autosd\" cannot get resource \"deployments\" in API group \"apps\" in the namespace \"web\"",
-            ),
+            (m, p) if c.forbidden.is_some_and(|r| p.contains(&format!("/{r}"))) => {
+                let (verb, group) = match (m, p.starts_with(LEASES)) {
+                    ("POST", true) => ("create", "coordination.k8s.io"),
+                    (_, true) => ("get", "coordination.k8s.io"),
+                    (_, false) => ("get", "apps"),
+                };
+                let resource = c.forbidden.unwrap_or_default();
+                status(
+                    403,
+                    "Forbidden",
+                    &format!("{resource}.{group} \"shop-staging\" is forbidden: User \"system:serviceaccount:ci:autosd\" cannot {verb} resource \"{resource}\" in API group \"{group}\" in the namespace \"web\""),
+                )
+            }
             (_, DEPLOYMENT) if c.missing => status(404, "NotFound", "deployments.apps \"shop-staging\" not found"),
             ("GET", DEPLOYMENT) => {
                 let d = c.deployment();
@@ -301,6 +309,23 @@ impl Site {
         site
     }
 
+    /// A site whose cluster `change` set up.
+    fn with(change: impl FnOnce(&mut Cluster)) -> Site {
+        let mut cluster = Cluster::new();
+        change(&mut cluster);
+        Site::new(cluster, "")
+    }
+
+    /// A deploy that fails with `code`, its message naming every one of `needles`.
+    #[track_caller]
+    fn deploy_fails(&self, code: i32, needles: &[&str]) -> Out {
+        let out = self.deploy(&image('a'), &[], code);
+        for needle in needles {
+            assert!(out.stderr.contains(needle), "{needle} in {}", out.stderr);
+        }
+        out
+    }
+
     fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
@@ -322,25 +347,12 @@ impl Site {
     #[track_caller]
     fn run(&self, args: &[&str], code: i32) -> Out {
         let kubeconfig = self.path("kubeconfig");
-        let out = autosd(&self.path("home"))
-            .current_dir(self.path("repo"))
+        let mut cmd = autosd(&self.path("home"));
+        cmd.current_dir(self.path("repo"))
             .env("KUBECONFIG", &kubeconfig)
             .args(args)
-            .timeout(Duration::from_secs(60))
-            .output()
-            .expect("run autosd");
-        let out = Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-        assert_eq!(
-            out.code, code,
-            "autosd {args:?}\nstdout: {}\nstderr: {}",
-            out.stdout, out.stderr
-        );
-        out
+            .timeout(Duration::from_secs(60));
+        Out::expect(&mut cmd, args, code)
     }
 
     #[track_caller]
@@ -720,14 +732,13 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
 
 #[test]
 fn a_field_manager_conflict_is_reported_and_nothing_is_forced() {
-    let mut cluster = Cluster::new();
-    cluster.conflict = true;
-    let site = Site::new(cluster, "");
-    let out = site.deploy(&image('a'), &[], 55);
-    assert!(
-        out.stderr.contains("AUTOSD-TARGET-CONFLICT") && out.stderr.contains("kubectl-client-side-apply"),
-        "{}",
-        out.stderr
+    let site = Site::with(|c| c.conflict = true);
+    site.deploy_fails(
+        55,
+        &[
+            "AUTOSD-TARGET-CONFLICT",
+            "field manager kubectl-client-side-apply on .spec.template.spec.containers[name=\"app\"].image",
+        ],
     );
     let patches: Vec<Vec<(String, String)>> = site
         .requests()
@@ -811,54 +822,55 @@ fn heal_restarts_a_crash_looping_deployment_with_the_restart_annotation() {
 #[test]
 fn cluster_errors_are_clear_and_name_what_is_missing() {
     // Unreachable: a kubeconfig pointing at a port nobody listens on.
-    let site = Site::new(Cluster::new(), "");
+    let site = Site::with(|_| {});
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
     site.kubeconfig(&format!("http://127.0.0.1:{port}"));
-    let out = site.deploy(&image('a'), &[], 51);
-    assert!(
-        out.stderr.contains("AUTOSD-CLUSTER-UNREACHABLE")
-            && out.stderr.contains(&format!("127.0.0.1:{port}")),
-        "{}",
-        out.stderr
-    );
+    let at = format!("http://127.0.0.1:{port} (context mock)");
+    site.deploy_fails(51, &["AUTOSD-CLUSTER-UNREACHABLE", &at]);
 
     // A context the kubeconfig does not have: the ones it has are named.
     let site = Site::new(Cluster::new(), "      context: staging\n");
-    let out = site.deploy(&image('a'), &[], 52);
-    assert!(
-        out.stderr.contains("AUTOSD-KUBE-CONTEXT-INVALID") && out.stderr.contains("mock, other"),
-        "{}",
-        out.stderr
+    site.deploy_fails(
+        52,
+        &[
+            "AUTOSD-KUBE-CONTEXT-INVALID",
+            "no context `staging`",
+            "mock, other",
+        ],
     );
     assert!(site.requests().is_empty());
 
     // No Deployment of that name.
-    let mut cluster = Cluster::new();
-    cluster.missing = true;
-    let site = Site::new(cluster, "");
-    let out = site.deploy(&image('a'), &[], 53);
-    assert!(
-        out.stderr.contains("AUTOSD-TARGET-OBJECT-MISSING") && out.stderr.contains("shop-staging"),
-        "{}",
-        out.stderr
+    let site = Site::with(|c| c.missing = true);
+    site.deploy_fails(
+        53,
+        &[
+            "AUTOSD-TARGET-OBJECT-MISSING",
+            "deployments.apps shop-staging in namespace web",
+        ],
     );
 
-    // RBAC: the permission, resource and namespace are named.
-    let mut cluster = Cluster::new();
-    cluster.forbidden = true;
-    let site = Site::new(cluster, "");
-    let out = site.deploy(&image('a'), &[], 54);
-    assert!(
-        out.stderr.contains("AUTOSD-TARGET-FORBIDDEN")
-            && out
-                .stderr
-                .contains("missing permission `get` on `deployments.apps` in namespace `web`")
-            && out.stderr.contains("system:serviceaccount:ci:autosd"),
-        "{}",
-        out.stderr
+    // RBAC: the refused verb, resource and namespace are named, and who was refused.
+    let site = Site::with(|c| c.forbidden = Some("deployments"));
+    site.deploy_fails(
+        54,
+        &[
+            "AUTOSD-TARGET-FORBIDDEN",
+            "missing permission `get` on `deployments.apps` in namespace `web`",
+            "system:serviceaccount:ci:autosd",
+        ],
     );
+    let site = Site::with(|c| c.forbidden = Some("leases"));
+    site.deploy_fails(
+        54,
+        &[
+            "AUTOSD-TARGET-FORBIDDEN",
+            "missing permission `create` on `leases.coordination.k8s.io` in namespace `web`",
+        ],
+    );
+    assert!(site.applies().is_empty());
 }
 
 #[test]

@@ -86,19 +86,7 @@ impl Site {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run autosd");
-        let out = Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-        assert_eq!(
-            out.code, code,
-            "autosd {args:?}\nstdout: {}\nstderr: {}",
-            out.stdout, out.stderr
-        );
-        out
+        Out::expect(&mut cmd, args, code)
     }
 
     #[track_caller]
