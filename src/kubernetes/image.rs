@@ -1,7 +1,7 @@
-//! Image references for the kubernetes target. Kubernetes pulls on the nodes, so autosd
-//! cannot resolve a tag the way the docker target inspects a local image: the project must
-//! pin by digest, and the pinned reference (`repo@sha256:…`) is what the ledger records and
-//! what a revert re-applies.
+//! Pinned image references for the kubernetes target. Kubernetes pulls on the nodes, so a
+//! Deployment must name a digest (a moved tag would change what a revert re-applies): the
+//! pinned reference (`repo@sha256:…`) is what the ledger records and what a revert
+//! re-applies. Tags are resolved to one by `registry.rs`.
 use crate::error::{Error, ErrorCode};
 
 /// `repo@sha256:<64 hex>` (a `repo:tag@sha256:…` loses its tag: the digest decides).
@@ -16,7 +16,7 @@ impl Pinned {
         let not_pinned = || {
             Error::new(
                 ErrorCode::ImageNotPinned,
-                format!("image `{image}` is not pinned by digest; the kubernetes target deploys `repo@sha256:<64 hex>` only"),
+                format!("image `{image}` is neither pinned by digest (`repo@sha256:<64 hex>`) nor a `repo:tag` reference"),
             )
             .hint("pass --image repo@sha256:… (e.g. the digest `docker buildx build --push` or `crane digest repo:tag` prints)")
         };

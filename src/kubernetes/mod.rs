@@ -9,6 +9,7 @@ mod diagnose;
 mod image;
 mod lease;
 mod patch;
+mod registry;
 mod rollout;
 mod settings;
 
@@ -265,10 +266,24 @@ impl Target for KubernetesTarget {
         Ok(Some(body))
     }
 
-    /// Nodes pull, not autosd: the reference must already be pinned by digest, and that
-    /// pinned reference is the "digest" the ledger records.
-    fn resolve(&self, image: &str, _: &mut dyn Progress) -> Result<String> {
-        Ok(Pinned::parse(image)?.reference())
+    /// Nodes pull, not autosd: a pinned reference is taken as it is; a tag is resolved to
+    /// the digest it names now at its registry (anonymous pulls only). The pinned
+    /// reference is the "digest" the ledger records.
+    fn resolve(&self, image: &str, progress: &mut dyn Progress) -> Result<String> {
+        let not_pinned = match Pinned::parse(image) {
+            Ok(p) => return Ok(p.reference()),
+            Err(e) => e,
+        };
+        let Some(tagged) = registry::Tagged::parse(image) else {
+            return Err(not_pinned);
+        };
+        progress.phase(
+            Phase::Pull,
+            &format!("resolving {image} to a digest at {}", tagged.base),
+        );
+        let digest = self.conn.rt.block_on(registry::resolve(image, &tagged))?;
+        // What the registry said must be a digest the cluster can pin.
+        Ok(Pinned::parse(&format!("{}@{digest}", tagged.name))?.reference())
     }
 
     fn retained(&self, _: &Scope) -> Result<Vec<(String, String)>> {

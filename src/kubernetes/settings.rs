@@ -108,6 +108,7 @@ impl KubernetesSettings {
         }
         if let Some(image) = &raw.image
             && let Err(e) = super::image::Pinned::parse(image)
+            && super::registry::Tagged::parse(image).is_none()
         {
             s.problem("image", e.message);
         }
@@ -188,7 +189,7 @@ mod tests {
     fn every_problem_is_reported() {
         let e = read(json!({"kubernetes": {
             "namespace": "Web", "deployment": "-x", "container": "A_B", "context": "",
-            "image": "shop:v1", "lease_duration": "1s", "health": {"interval": "soon"}
+            "image": "shop:bad tag", "lease_duration": "1s", "health": {"interval": "soon"}
         }}))
         .expect_err("invalid");
         assert_eq!(e.code, ErrorCode::TargetSettingsInvalid);

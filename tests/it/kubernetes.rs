@@ -10,7 +10,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wiremock::matchers::any;
+use wiremock::matchers::{any, method, path, query_param};
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 const EXIT_DEPLOY_FAILED: i32 = 40;
@@ -778,10 +778,95 @@ fn dry_run_prints_the_apply_patch_and_changes_nothing() {
         "{:?}",
         site.calls()
     );
-    // A tag is refused before anything is sent, with how to pass a digest.
-    let out = site.deploy("registry.test/shop:v1", &[], 58);
+    // Neither a digest nor a tag: refused before anything is sent, with how to pass a digest.
+    let out = site.deploy("registry.test/shop:not a tag", &[], 58);
     assert!(
         out.stderr.contains("AUTOSD-IMAGE-NOT-PINNED") && out.stderr.contains("repo@sha256"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_tag_is_resolved_at_its_registry_with_an_anonymous_token() {
+    let site = Site::with(|_| {});
+    let registry = site.rt.block_on(MockServer::start());
+    let host = registry.address().to_string();
+    let digest = format!("sha256:{}", "d".repeat(64));
+    let challenge = format!(
+        "Bearer realm=\"http://{host}/token\",service=\"mock-registry\",scope=\"repository:team/shop:pull\""
+    );
+    site.rt.block_on(async {
+        Mock::given(method("GET"))
+            .and(path("/v2/team/shop/manifests/v1"))
+            .and(wiremock::matchers::header("authorization", "Bearer anon-token"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("docker-content-digest", digest.as_str())
+                    .insert_header("content-type", "application/vnd.oci.image.index.v1+json")
+                    .set_body_string("{\"schemaVersion\":2,\"manifests\":[]}"),
+            )
+            .with_priority(1)
+            .mount(&registry)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/token"))
+            .and(query_param("service", "mock-registry"))
+            .and(query_param("scope", "repository:team/shop:pull"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"token": "anon-token"})))
+            .with_priority(1)
+            .mount(&registry)
+            .await;
+        Mock::given(method("GET"))
+            .and(wiremock::matchers::header("authorization", "Bearer anon-token"))
+            .respond_with(status(404, "NotFound", "manifest unknown"))
+            .with_priority(2)
+            .mount(&registry)
+            .await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", challenge.as_str()))
+            .with_priority(5)
+            .mount(&registry)
+            .await;
+    });
+    let pinned = format!("{host}/team/shop@{digest}");
+    let doc = site
+        .deploy(&format!("{host}/team/shop:v1"), &["--output", "json"], 0)
+        .json();
+    assert_eq!(doc["release"]["digest"], pinned.as_str(), "{doc}");
+    assert_eq!(doc["release"]["image"], format!("{host}/team/shop:v1"));
+    let id = doc["release"]["id"].as_str().expect("id");
+    assert_eq!(site.applies(), vec![patch(&pinned, id, false)]);
+    // Anonymous first, then the token the challenge names, then the manifest with it.
+    let seen: Vec<(String, String, String)> = site
+        .rt
+        .block_on(registry.received_requests())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            (
+                r.url.path().to_string(),
+                header(r, "authorization"),
+                header(r, "accept"),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(
+        (seen[0].0.as_str(), seen[0].1.as_str()),
+        ("/v2/team/shop/manifests/v1", "")
+    );
+    assert!(
+        seen[0].2.starts_with("application/vnd.oci.image.index.v1+json"),
+        "{seen:?}"
+    );
+    assert_eq!(seen[1].0, "/token");
+    assert_eq!(seen[2].1, "Bearer anon-token");
+
+    // A tag the registry does not have.
+    let out = site.deploy(&format!("{host}/team/shop:gone"), &[], 42);
+    assert!(
+        out.stderr.contains("AUTOSD-IMAGE-NOT-FOUND") && out.stderr.contains("no tag `gone`"),
         "{}",
         out.stderr
     );
