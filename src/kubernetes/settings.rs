@@ -210,6 +210,28 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_valid() {
+        // docs/targets.md's example, read as a project file: the docs cannot drift.
+        let docs = include_str!("../../docs/targets.md");
+        let section = docs.split("## `kubernetes`").nth(1).expect("kubernetes section");
+        let yaml = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("example");
+        let text = format!("version: 1\nproject: shop\n{yaml}");
+        let config = crate::config::parse(&text, std::path::Path::new("c.yml"), std::path::Path::new("/"))
+            .expect("project file");
+        let target = &config.environment("staging").expect("env").target;
+        let s = KubernetesSettings::from_target(target, "staging").expect("valid example");
+        assert_eq!(
+            (s.namespace.as_str(), s.container.as_deref()),
+            ("web", Some("app"))
+        );
+        assert_eq!(s.gate.ready_timeout, Duration::from_secs(300));
+    }
+
+    #[test]
     fn names_follow_dns_rules() {
         assert!(is_subdomain("shop-staging.v2"));
         assert!(!is_subdomain("Shop"));

@@ -613,6 +613,11 @@ fn a_failed_first_release_with_nothing_known_good_is_paused() {
     assert_eq!(applies[1], patch(&bad, id.as_str().expect("id"), true));
     assert!(site.cluster.lock().expect("cluster").paused);
     assert_eq!(site.releases()[0]["verdict"], "failed");
+    // The next deploy unpauses it with its own apply.
+    let doc = site.deploy(&image('a'), &["--output", "json"], 0).json();
+    let id = doc["release"]["id"].as_str().expect("id");
+    assert_eq!(site.applies().pop(), Some(patch(&image('a'), id, false)));
+    assert!(!site.cluster.lock().expect("cluster").paused);
 }
 
 #[test]
