@@ -114,14 +114,13 @@ impl KubernetesTarget {
             .map_err(|e| super::client::api_error(&self.conn.server, req, e))
     }
 
-    pub(super) fn diagnose_scope(&self, scope: &Scope) -> Result<Diagnosis> {
-        let name = self.settings.deployment_name(scope);
-        let d = self.get(&name)?;
-        let container = patch::container_of(&d, self.settings.container.as_deref())?;
-        let release_id = patch::release_of(&d);
-        let pods = self.pods(&d)?;
+    /// The pods of the Deployment's current release (all of its pods when none carries
+    /// the release annotation).
+    fn release_pods(&self, d: &Deployment) -> Result<(Vec<Pod>, Option<String>)> {
+        let release_id = patch::release_of(d);
+        let pods = self.pods(d)?;
         // Pods carry the template's annotations: prefer those of the current release.
-        let current: Vec<&Pod> = pods
+        let current: Vec<Pod> = pods
             .iter()
             .filter(|p| {
                 p.metadata
@@ -130,12 +129,39 @@ impl KubernetesTarget {
                     .and_then(|a| a.get(patch::ANNOTATION_RELEASE))
                     == release_id.as_ref()
             })
+            .cloned()
             .collect();
-        let looked = if current.is_empty() {
-            pods.iter().collect()
-        } else {
-            current
-        };
+        Ok((if current.is_empty() { pods } else { current }, release_id))
+    }
+
+    /// The gate's look at the pods of a rolled-out Deployment: any restarted or broken
+    /// container of the release fails it.
+    pub(super) fn pods_look(&self, d: &Deployment) -> Result<Observation> {
+        let container = patch::container_of(d, self.settings.container.as_deref())?;
+        let (pods, _) = self.release_pods(d)?;
+        for pod in &pods {
+            let (severity, ev) = pod_evidence(pod, &container);
+            if severity >= 3 || ev.restart_count.is_some() {
+                let exit = ev
+                    .exit_code
+                    .map(|c| format!(", last exit code {c}"))
+                    .unwrap_or_default();
+                return Ok(Observation::Failed(format!(
+                    "{}: {}, restarted {} time(s){exit}",
+                    ev.unit.unwrap_or_default(),
+                    ev.state.unwrap_or_default(),
+                    ev.restart_count.unwrap_or(0)
+                )));
+            }
+        }
+        Ok(Observation::Healthy)
+    }
+
+    pub(super) fn diagnose_scope(&self, scope: &Scope) -> Result<Diagnosis> {
+        let name = self.settings.deployment_name(scope);
+        let d = self.get(&name)?;
+        let container = patch::container_of(&d, self.settings.container.as_deref())?;
+        let (looked, release_id) = self.release_pods(&d)?;
         let worst = looked
             .iter()
             .map(|p| pod_evidence(p, &container))

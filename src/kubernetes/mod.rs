@@ -16,7 +16,7 @@ mod settings;
 pub use image::Pinned;
 pub use settings::KubernetesSettings;
 
-use crate::deploy::health::{Gate, GateFailure, GateSpec};
+use crate::deploy::health::{Gate, GateFailure, GateSpec, Observation};
 use crate::deploy::plan::{Plan, Step, Strategy};
 use crate::deploy::release::Scope;
 use crate::deploy::target::{
@@ -154,11 +154,19 @@ impl KubernetesTarget {
                 humantime::format_duration(spec.stability_window)
             ),
         );
-        // Every look is a GET at the API server: at the interval, not faster.
-        Gate::new(spec).run(
-            || self.get(name).map(|d| rollout::evaluate(&d)),
-            |g| g.spec().interval,
-        )
+        // Every look is a request to the API server: at the interval, not faster.
+        Gate::new(spec).run(|| self.look(name), |g| g.spec().interval)
+    }
+
+    /// One look for the gate: the roll-out status, and once that is done, the release's
+    /// pods — a container that restarted (a crash the Deployment's availability can hide
+    /// between two looks) fails the gate, as a restarted container does on docker.
+    fn look(&self, name: &str) -> Result<Observation> {
+        let d = self.get(name)?;
+        match rollout::evaluate(&d) {
+            Observation::Healthy => self.pods_look(&d),
+            other => Ok(other),
+        }
     }
 
     /// After a failed gate with nothing known-good to return to: the failed template stays,

@@ -42,6 +42,8 @@ struct Cluster {
     /// Images whose pods never become ready (the progress deadline passes after 3 looks).
     broken: Vec<String>,
     restarted_at: Option<String>,
+    /// Images whose pods become available but whose container keeps restarting.
+    flapping: Vec<String>,
     /// Pods crash-loop until a restart bumps the template.
     crashing: bool,
     /// The Lease body and its resourceVersion.
@@ -64,6 +66,7 @@ impl Cluster {
             looks: 5,
             broken: vec![],
             restarted_at: None,
+            flapping: vec![],
             crashing: false,
             lease: None,
             version: 100,
@@ -120,7 +123,11 @@ impl Cluster {
     }
 
     fn pods(&self) -> Value {
-        let container = if self.crashing && self.restarted_at.is_none() {
+        let container = if self.flapping.contains(&self.image) {
+            json!({"name": "app", "ready": true, "restartCount": 2, "image": self.image, "imageID": "",
+                "state": {"running": {"startedAt": "2026-11-27T10:05:00Z"}},
+                "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "finishedAt": "2026-11-27T10:04:59Z"}}})
+        } else if self.crashing && self.restarted_at.is_none() {
             json!({"name": "app", "ready": false, "restartCount": 6, "image": self.image, "imageID": "",
                 "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container=app"}},
                 "lastState": {"terminated": {"exitCode": 3, "reason": "Error", "finishedAt": "2026-11-27T10:00:00Z"}}})
@@ -469,11 +476,18 @@ fn deploy_applies_the_digest_waits_for_the_rollout_and_records_healthy() {
     assert_eq!(calls[0], format!("POST {LEASES}"), "{calls:?}");
     assert_eq!(calls[1], format!("GET {DEPLOYMENT}"), "{calls:?}");
     assert_eq!(calls[2], format!("PATCH {DEPLOYMENT}"), "{calls:?}");
+    // The gate: the Deployment until rolled out, then it and the release's pods each look.
+    let (deployment, pods) = (format!("GET {DEPLOYMENT}"), format!("GET {PODS}"));
     assert!(
         calls[3..calls.len() - 1]
             .iter()
-            .all(|c| c == &format!("GET {DEPLOYMENT}")),
+            .all(|c| c == &deployment || c == &pods),
         "{calls:?}"
+    );
+    let first_pods = calls.iter().position(|c| c == &pods).expect("pods looked at");
+    assert!(
+        calls[first_pods - 1] == deployment && calls[first_pods - 2] == deployment,
+        "pods are looked at only once rolled out: {calls:?}"
     );
     assert!(
         calls.len() >= 3 + 4,
@@ -597,6 +611,33 @@ fn a_rollout_past_its_progress_deadline_is_reverted_to_the_known_good_template()
     assert_eq!(
         last,
         patch(&good, rollback["release"]["id"].as_str().expect("id"), false)
+    );
+}
+
+#[test]
+fn a_release_whose_containers_restart_fails_the_gate_although_available() {
+    let (good, flapping) = (image('a'), image('f'));
+    let site = Site::with(|c| c.flapping.push(image('f')));
+    let first = site.deploy(&good, &["--output", "json"], 0).json();
+    let good_id = first["release"]["id"].as_str().expect("id").to_string();
+    let out = site.deploy(&flapping, &[], EXIT_DEPLOY_FAILED);
+    assert!(
+        out.stdout
+            .contains("container app: running, restarted 2 time(s), last exit code 137"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert_eq!(site.applies().pop(), Some(patch(&good, &good_id, false)));
+    // The gate listed the release's pods by the Deployment's selector.
+    let listed = site
+        .requests()
+        .into_iter()
+        .find(|r| r.url.path() == PODS)
+        .expect("a pod list");
+    assert_eq!(
+        query(&listed),
+        vec![("labelSelector".to_string(), "app=shop".to_string())]
     );
 }
 
@@ -879,10 +920,9 @@ fn a_tag_is_resolved_at_its_registry_with_an_anonymous_token() {
 
 #[test]
 fn heal_restarts_a_crash_looping_deployment_with_the_restart_annotation() {
-    let mut cluster = Cluster::new();
-    cluster.crashing = true;
-    let site = Site::new(cluster, "");
+    let site = Site::with(|_| {});
     site.deploy(&image('a'), &[], 0);
+    site.cluster.lock().expect("cluster").crashing = true;
     let out = site.run(&["heal", "--project", "shop", "--target", "kubernetes"], 0);
     let restart = site
         .requests()
