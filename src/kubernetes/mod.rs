@@ -1,7 +1,8 @@
 //! The `kubernetes` target: the only module that names kube-rs. It updates an existing
 //! Deployment by server-side apply (field manager `autosd`, never forced) on a private
 //! current-thread runtime behind the synchronous `Target` trait, gates the roll-out itself
-//! (`rollout::evaluate` until done, then the stability window), and on a failed gate
+//! (`rollout::evaluate` until done, the release's pods once it is, then the stability
+//! window), and on a failed gate
 //! re-applies the known-good template from autosd's ledger — never `rollout undo`, whose
 //! "previous revision" flips between the last two templates. The deploy lock is a Lease.
 mod client;
@@ -216,7 +217,8 @@ impl KubernetesTarget {
                     };
                     let previous_serving = match digest {
                         Some(known_good) => {
-                            // The known-good release is what the ledger says served before.
+                            // The known-good release is what the ledger says served before
+                            // (`plan.from`); the fallback id only names an unexpected plan.
                             let id = plan
                                 .from
                                 .as_ref()
