@@ -4,19 +4,11 @@
 use crate::config::TargetSettings;
 use crate::deploy::health::{Gate, GateSpec};
 use crate::deploy::release::Scope;
-use crate::deploy::settings::{Section, TargetKind};
+use crate::deploy::settings::{RawHealth, Section, TargetKind};
 use crate::error::Result;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHealth {
-    ready_timeout: Option<String>,
-    stability_window: Option<String>,
-    interval: Option<String>,
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +106,18 @@ impl KubernetesSettings {
         }
         let h = &raw.health;
         let gate = s.gate(&h.ready_timeout, &h.stability_window, &h.interval);
+        if h.http.is_some() {
+            s.problem(
+                "health.http",
+                "the kubernetes gate reads the Deployment's and pods' readiness: put the HTTP check in the container's readinessProbe",
+            );
+        }
+        if h.engine.is_some() {
+            s.problem(
+                "health.engine",
+                "only the docker target reads the engine's health",
+            );
+        }
         let lease_duration = raw
             .lease_duration
             .as_ref()
@@ -189,7 +193,7 @@ mod tests {
     fn every_problem_is_reported() {
         let e = read(json!({"kubernetes": {
             "namespace": "Web", "deployment": "-x", "container": "A_B", "context": "",
-            "image": "shop:bad tag", "lease_duration": "1s", "health": {"interval": "soon"}
+            "image": "shop:bad tag", "lease_duration": "1s", "health": {"interval": "soon", "http": {"port": 80}}
         }}))
         .expect_err("invalid");
         assert_eq!(e.code, ErrorCode::TargetSettingsInvalid);
@@ -202,6 +206,7 @@ mod tests {
             "image:",
             "lease_duration: must be at least",
             "health.interval",
+            "health.http: the kubernetes gate reads",
         ] {
             assert!(e.message.contains(needle), "{needle} in {}", e.message);
         }

@@ -323,10 +323,10 @@ impl Site {
         Site::new(cluster, "")
     }
 
-    /// A deploy that fails with `code`, its message naming every one of `needles`.
+    /// A deploy of `image` that fails with `code`, its message naming every one of `needles`.
     #[track_caller]
-    fn deploy_fails(&self, code: i32, needles: &[&str]) -> Out {
-        let out = self.deploy(&image('a'), &[], code);
+    fn deploy_fails(&self, image: &str, code: i32, needles: &[&str]) -> Out {
+        let out = self.deploy(image, &[], code);
         for needle in needles {
             assert!(out.stderr.contains(needle), "{needle} in {}", out.stderr);
         }
@@ -780,6 +780,7 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
 fn a_field_manager_conflict_is_reported_and_nothing_is_forced() {
     let site = Site::with(|c| c.conflict = true);
     site.deploy_fails(
+        &image('a'),
         55,
         &[
             "AUTOSD-TARGET-CONFLICT",
@@ -825,11 +826,10 @@ fn dry_run_prints_the_apply_patch_and_changes_nothing() {
         site.calls()
     );
     // Neither a digest nor a tag: refused before anything is sent, with how to pass a digest.
-    let out = site.deploy("registry.test/shop:not a tag", &[], 58);
-    assert!(
-        out.stderr.contains("AUTOSD-IMAGE-NOT-PINNED") && out.stderr.contains("repo@sha256"),
-        "{}",
-        out.stderr
+    site.deploy_fails(
+        "registry.test/shop:not a tag",
+        58,
+        &["AUTOSD-IMAGE-NOT-PINNED", "repo@sha256"],
     );
 }
 
@@ -910,11 +910,10 @@ fn a_tag_is_resolved_at_its_registry_with_an_anonymous_token() {
     assert_eq!(seen[2].1, "Bearer anon-token");
 
     // A tag the registry does not have.
-    let out = site.deploy(&format!("{host}/team/shop:gone"), &[], 42);
-    assert!(
-        out.stderr.contains("AUTOSD-IMAGE-NOT-FOUND") && out.stderr.contains("no tag `gone`"),
-        "{}",
-        out.stderr
+    site.deploy_fails(
+        &format!("{host}/team/shop:gone"),
+        42,
+        &["AUTOSD-IMAGE-NOT-FOUND", "no tag `gone`"],
     );
 }
 
@@ -958,11 +957,12 @@ fn cluster_errors_are_clear_and_name_what_is_missing() {
     drop(closed);
     site.kubeconfig(&format!("http://127.0.0.1:{port}"));
     let at = format!("http://127.0.0.1:{port} (context mock)");
-    site.deploy_fails(51, &["AUTOSD-CLUSTER-UNREACHABLE", &at]);
+    site.deploy_fails(&image('a'), 51, &["AUTOSD-CLUSTER-UNREACHABLE", &at]);
 
     // A context the kubeconfig does not have: the ones it has are named.
     let site = Site::new(Cluster::new(), "      context: staging\n");
     site.deploy_fails(
+        &image('a'),
         52,
         &[
             "AUTOSD-KUBE-CONTEXT-INVALID",
@@ -975,6 +975,7 @@ fn cluster_errors_are_clear_and_name_what_is_missing() {
     // No Deployment of that name.
     let site = Site::with(|c| c.missing = true);
     site.deploy_fails(
+        &image('a'),
         53,
         &[
             "AUTOSD-TARGET-OBJECT-MISSING",
@@ -985,6 +986,7 @@ fn cluster_errors_are_clear_and_name_what_is_missing() {
     // RBAC: the refused verb, resource and namespace are named, and who was refused.
     let site = Site::with(|c| c.forbidden = Some("deployments"));
     site.deploy_fails(
+        &image('a'),
         54,
         &[
             "AUTOSD-TARGET-FORBIDDEN",
@@ -994,6 +996,7 @@ fn cluster_errors_are_clear_and_name_what_is_missing() {
     );
     let site = Site::with(|c| c.forbidden = Some("leases"));
     site.deploy_fails(
+        &image('a'),
         54,
         &[
             "AUTOSD-TARGET-FORBIDDEN",
