@@ -364,17 +364,16 @@ impl Site {
 
     #[track_caller]
     fn deploy(&self, image: &str, extra: &[&str], code: i32) -> Out {
-        let mut args = vec![
-            "deploy",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "kubernetes",
-            "--image",
-            image,
-        ];
+        let mut args = vec!["--image", image];
+        args.extend_from_slice(extra);
+        self.on_staging(&["deploy"], &args, code)
+    }
+
+    /// `autosd <command> --project shop --env staging --target kubernetes <extra>`.
+    #[track_caller]
+    fn on_staging(&self, command: &[&str], extra: &[&str], code: i32) -> Out {
+        let mut args = command.to_vec();
+        args.extend(["--project", "shop", "--env", "staging", "--target", "kubernetes"]);
         args.extend_from_slice(extra);
         self.run(&args, code)
     }
@@ -590,21 +589,7 @@ fn a_rollout_past_its_progress_deadline_is_reverted_to_the_known_good_template()
     // A manual rollback is the same roll-out of the known-good digest.
     let third = site.deploy(&image('c'), &["--output", "json"], 0).json();
     assert_eq!(third["status"], "healthy");
-    let out = site.run(
-        &[
-            "rollback",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "kubernetes",
-            "--force",
-            "--output",
-            "json",
-        ],
-        0,
-    );
+    let out = site.on_staging(&["rollback"], &["--force", "--output", "json"], 0);
     let rollback = out.json();
     assert_eq!(rollback["release"]["digest"], good.as_str(), "{rollback}");
     let last = site.applies().pop().expect("apply");
@@ -685,19 +670,7 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
         site.applies().is_empty(),
         "nothing applied under someone else's lock"
     );
-    let show = site.run(
-        &[
-            "lock",
-            "show",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "kubernetes",
-        ],
-        0,
-    );
+    let show = site.on_staging(&["lock", "show"], &[], 0);
     assert!(show.stdout.contains("user bob"), "{}", show.stdout);
 
     // The same Lease, expired: taken over with an update that carries the version read.
@@ -753,20 +726,7 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
     site.cluster.lock().expect("cluster").lease = Some(json!({
         "metadata": {"name": "autosd-shop-staging", "resourceVersion": "900"}, "spec": {"holderIdentity": "someone"}
     }));
-    let out = site.run(
-        &[
-            "lock",
-            "break",
-            "--project",
-            "shop",
-            "--env",
-            "staging",
-            "--target",
-            "kubernetes",
-            "--force",
-        ],
-        0,
-    );
+    let out = site.on_staging(&["lock", "break"], &["--force"], 0);
     assert!(
         site.cluster.lock().expect("cluster").lease.is_none(),
         "{}",
