@@ -4,7 +4,7 @@
 //! `AUTOSD_RELEASE_ID`, …), so no user-supplied value can become a command or an argument.
 //! Health is the status command's exit code plus the optional HTTP probe, under the same
 //! gate as docker. The deploy lock is a file under `$AUTOSD_HOME/locks/`.
-use crate::deploy::health::{self, Gate, GateStep, Observation};
+use crate::deploy::health::{self, Gate, Observation};
 use crate::deploy::plan::{Plan, PlanKind};
 use crate::deploy::probe::{self, HttpUrl};
 use crate::deploy::release::{Release, Scope};
@@ -169,16 +169,7 @@ impl GenericTarget {
         progress: &mut dyn Progress,
     ) -> Result<std::result::Result<u64, health::GateFailure>> {
         progress.phase(Phase::Health, "waiting for the health gate");
-        let mut gate = Gate::new(self.settings.gate);
-        let start = Instant::now();
-        loop {
-            let obs = self.observe(scope)?;
-            match gate.observe(start.elapsed(), obs) {
-                GateStep::Passed => return Ok(Ok(gate.ready_at().unwrap_or_default().as_millis() as u64)),
-                GateStep::Failed(f) => return Ok(Err(f)),
-                GateStep::Wait => std::thread::sleep(self.settings.gate.interval),
-            }
-        }
+        Gate::new(self.settings.gate).run(|| self.observe(scope), |g| g.spec().interval)
     }
 
     /// Runs `argv` for `release`, gates it, and on failure puts `previous` back with the

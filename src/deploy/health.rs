@@ -135,6 +135,25 @@ impl Gate {
         }
     }
 
+    /// Runs the gate to its verdict: `look` once, then again after `pause(&gate)`, until it
+    /// passes (`Ok(Ok(ms until ready))`) or fails (`Ok(Err(why))`); a `look` that errs ends
+    /// it with that error.
+    pub fn run<E>(
+        mut self,
+        mut look: impl FnMut() -> Result<Observation, E>,
+        pause: impl Fn(&Gate) -> Duration,
+    ) -> Result<Result<u64, GateFailure>, E> {
+        let start = std::time::Instant::now();
+        loop {
+            let obs = look()?;
+            match self.observe(start.elapsed(), obs) {
+                GateStep::Passed => return Ok(Ok(self.ready_at.unwrap_or_default().as_millis() as u64)),
+                GateStep::Failed(f) => return Ok(Err(f)),
+                GateStep::Wait => std::thread::sleep(pause(&self)),
+            }
+        }
+    }
+
     /// The longest the gate can take: the ready deadline plus the window, plus one interval.
     pub fn max_duration(&self) -> Duration {
         self.spec.ready_timeout + self.spec.stability_window + self.spec.interval
@@ -219,6 +238,31 @@ mod tests {
         assert_eq!(
             g.observe(s(3), Observation::NotReady("503".into())),
             GateStep::Failed(GateFailure::Unstable("503".into()))
+        );
+    }
+
+    #[test]
+    fn run_looks_until_a_verdict_and_passes_errors_through() {
+        let fast = GateSpec {
+            ready_timeout: s(60),
+            stability_window: Duration::ZERO,
+            interval: Duration::from_millis(1),
+        };
+        let mut looks = vec![Observation::Healthy, Observation::NotReady("starting".into())];
+        let verdict = Gate::new(fast).run(
+            || Ok::<_, ()>(looks.pop().unwrap_or(Observation::Healthy)),
+            |g| g.spec().interval,
+        );
+        assert!(matches!(verdict, Ok(Ok(_))), "{verdict:?}");
+        assert!(looks.is_empty(), "looked until healthy");
+        let failed = Gate::new(fast).run(
+            || Ok::<_, ()>(Observation::Failed("exited".into())),
+            |_| Duration::ZERO,
+        );
+        assert_eq!(failed, Ok(Err(GateFailure::Failed("exited".into()))));
+        assert_eq!(
+            Gate::new(fast).run(|| Err::<Observation, _>("gone"), |_| Duration::ZERO),
+            Err("gone")
         );
     }
 

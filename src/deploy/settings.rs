@@ -42,18 +42,18 @@ impl TargetKind {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawHealth {
-    ready_timeout: Option<String>,
-    stability_window: Option<String>,
-    interval: Option<String>,
-    http: Option<RawHttp>,
+pub(crate) struct RawHealth {
+    pub(crate) ready_timeout: Option<String>,
+    pub(crate) stability_window: Option<String>,
+    pub(crate) interval: Option<String>,
+    pub(crate) http: Option<RawHttp>,
     /// docker only: also wait for the image's HEALTHCHECK (default true when it has one).
-    engine: Option<bool>,
+    pub(crate) engine: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawHttp {
+pub(crate) struct RawHttp {
     /// generic_container: the full `http://host:port/path` to probe.
     url: Option<String>,
     /// docker: the container port to probe (autosd finds the host port it is published on).

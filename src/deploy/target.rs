@@ -1,7 +1,7 @@
 //! The `Target` trait: what a deployment platform must offer so that every target gets the
 //! same plan, gate, ledger and lock semantics. Implementations: `docker::DockerTarget`,
 //! `deploy::generic::GenericTarget`. Targets never touch the ledger or the audit log.
-use crate::deploy::health::GateFailure;
+use crate::deploy::health::{GateFailure, Observation};
 use crate::deploy::plan::{Plan, Strategy};
 use crate::deploy::release::Scope;
 use crate::error::Result;
@@ -23,6 +23,36 @@ pub struct Running {
 pub struct HealthReport {
     pub healthy: bool,
     pub detail: String,
+}
+
+impl HealthReport {
+    /// One look at what serves as a report; `healthy_detail` says what passed.
+    pub fn of(obs: Observation, healthy_detail: impl FnOnce() -> String) -> Self {
+        match obs {
+            Observation::Healthy => HealthReport {
+                healthy: true,
+                detail: healthy_detail(),
+            },
+            Observation::NotReady(r) | Observation::Failed(r) => HealthReport {
+                healthy: false,
+                detail: r,
+            },
+        }
+    }
+}
+
+/// The private current-thread runtime a target drives its async client on, behind the
+/// synchronous `Target` trait (one operation at a time; nothing runs in the background).
+pub fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            crate::error::Error::new(
+                crate::error::ErrorCode::Internal,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })
 }
 
 /// A probe of what serves a scope, with the evidence an incident records. Targets that know

@@ -13,7 +13,7 @@ mod diagnose;
 mod lock;
 pub mod spec;
 
-use crate::deploy::health::{self, Gate, GateFailure, GateStep, Observation};
+use crate::deploy::health::{self, Gate, GateFailure, Observation};
 use crate::deploy::plan::{Plan, Step};
 use crate::deploy::probe::{self, HttpUrl};
 use crate::deploy::release::{Release, Scope};
@@ -30,7 +30,7 @@ use bollard::query_parameters::{
     RemoveContainerOptions, RestartContainerOptions, StartContainerOptions, StopContainerOptions,
 };
 use spec::Role;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How much a gate demands of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,15 +108,7 @@ impl DockerTarget {
     /// negotiates the API version. Fails with `AUTOSD-DOCKER-UNREACHABLE` when nobody answers.
     pub fn connect(docker_host: Option<&str>, settings: DockerSettings, now: fn() -> i64) -> Result<Self> {
         let host = docker_host.unwrap_or(DEFAULT_HOST).to_string();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::Internal,
-                    format!("cannot start the async runtime: {e}"),
-                )
-            })?;
+        let rt = crate::deploy::target::current_thread_runtime()?;
         let docker = Docker::connect_with_host(&host).map_err(|e| engine_error(&host, "connect", e))?;
         let docker = rt
             .block_on(async {
@@ -348,21 +340,13 @@ impl DockerTarget {
                 humantime::format_duration(spec.stability_window)
             ),
         );
-        let mut gate = Gate::new(spec);
-        let start = Instant::now();
-        loop {
-            let obs = self.observe(name, engine, http)?;
-            match gate.observe(start.elapsed(), obs) {
-                GateStep::Passed => return Ok(Ok(gate.ready_at().unwrap_or_default().as_millis() as u64)),
-                GateStep::Failed(f) => return Ok(Err(f)),
-                // Readiness is polled faster than the interval (looks are cheap, and a quick
-                // release should not wait a whole interval); the window at the interval.
-                GateStep::Wait if gate.ready_at().is_none() => {
-                    std::thread::sleep(spec.interval.min(Duration::from_millis(100)))
-                }
-                GateStep::Wait => std::thread::sleep(spec.interval),
-            }
-        }
+        // Readiness is polled faster than the interval (looks are cheap, and a quick release
+        // should not wait a whole interval); the window at the interval.
+        let pause = |g: &Gate| match g.ready_at() {
+            None => spec.interval.min(Duration::from_millis(100)),
+            Some(_) => spec.interval,
+        };
+        Gate::new(spec).run(|| self.observe(name, engine, http), pause)
     }
 
     /// Restarts the containers that served before, after a failed switch.
@@ -667,16 +651,8 @@ impl Target for DockerTarget {
         let name = summary_name(&c);
         let digest = label(&c, spec::LABEL_DIGEST).unwrap_or_default().to_string();
         let engine = self.settings.engine_health && self.image_has_healthcheck(&digest);
-        Ok(match self.observe(&name, engine, self.settings.http.is_some())? {
-            Observation::Healthy => HealthReport {
-                healthy: true,
-                detail: format!("{name} is healthy"),
-            },
-            Observation::NotReady(r) | Observation::Failed(r) => HealthReport {
-                healthy: false,
-                detail: r,
-            },
-        })
+        let obs = self.observe(&name, engine, self.settings.http.is_some())?;
+        Ok(HealthReport::of(obs, || format!("{name} is healthy")))
     }
 
     fn restart(&self, scope: &Scope) -> Result<()> {

@@ -7,6 +7,7 @@ use crate::deploy::settings::{DEFAULT_KEEP, DockerSettings, GenericSettings, Tar
 use crate::deploy::target::Target;
 use crate::docker::DockerTarget;
 use crate::error::{Error, ErrorCode, Result};
+use crate::kubernetes::{KubernetesSettings, KubernetesTarget};
 use crate::ops::live::ProjectSession;
 
 /// An environment's target settings, validated for one kind.
@@ -14,6 +15,7 @@ use crate::ops::live::ProjectSession;
 pub enum Configured {
     Docker(DockerSettings),
     Generic(GenericSettings),
+    Kubernetes(KubernetesSettings),
 }
 
 impl Configured {
@@ -23,7 +25,8 @@ impl Configured {
         Ok(match kind {
             TargetKind::Docker => Configured::Docker(DockerSettings::from_target(target, name)?),
             TargetKind::GenericContainer => Configured::Generic(GenericSettings::from_target(target, name)?),
-            TargetKind::Swarm | TargetKind::Kubernetes => {
+            TargetKind::Kubernetes => Configured::Kubernetes(KubernetesSettings::from_target(target, name)?),
+            TargetKind::Swarm => {
                 return Err(Error::new(
                     ErrorCode::TargetSettingsInvalid,
                     format!("the {} target is not built yet", kind.as_str()),
@@ -36,6 +39,7 @@ impl Configured {
         match self {
             Configured::Docker(s) => s.gate,
             Configured::Generic(s) => s.gate,
+            Configured::Kubernetes(s) => s.gate,
         }
     }
 
@@ -43,7 +47,7 @@ impl Configured {
     pub fn keep(&self) -> usize {
         match self {
             Configured::Docker(s) => s.keep,
-            Configured::Generic(_) => DEFAULT_KEEP,
+            Configured::Generic(_) | Configured::Kubernetes(_) => DEFAULT_KEEP,
         }
     }
 
@@ -52,6 +56,7 @@ impl Configured {
         match self {
             Configured::Docker(s) => s.image.as_deref(),
             Configured::Generic(s) => s.image.as_deref(),
+            Configured::Kubernetes(s) => s.image.as_deref(),
         }
     }
 
@@ -68,6 +73,10 @@ impl Configured {
                 lock_dir: session.ctx.home.join("locks"),
                 now,
             }),
+            Configured::Kubernetes(s) => {
+                let env = |name: &str| session.ctx.env.get(name).map(str::to_string);
+                Box::new(KubernetesTarget::connect(s, &env, now)?)
+            }
         })
     }
 }

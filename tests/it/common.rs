@@ -64,6 +64,13 @@ impl Out {
         self
     }
 
+    /// Runs `cmd` (an `autosd` invocation with `args`) and checks that it exited with
+    /// `code` and did not panic.
+    #[track_caller]
+    pub fn expect(cmd: &mut Command, args: &[&str], code: i32) -> Out {
+        Out::from_output(cmd.output().expect("run autosd")).exited(code, args)
+    }
+
     /// Stdout parsed as the one JSON document `--output json` prints.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.stdout.trim())

@@ -10,6 +10,7 @@ mod gate;
 mod generic;
 mod github_api;
 mod heal;
+mod kubernetes;
 mod lint;
 mod lint_expr;
 mod lint_security;

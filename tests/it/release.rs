@@ -86,7 +86,7 @@ impl Site {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        Out::from_output(cmd.output().expect("run autosd")).exited(code, args)
+        Out::expect(&mut cmd, args, code)
     }
 
     #[track_caller]

@@ -1,0 +1,292 @@
+//! The per-(project, env) deploy lock in the cluster: a `coordination.k8s.io/v1` Lease
+//! `autosd-<project>-<env>` in the environment's namespace, visible to every autosd that
+//! talks to the cluster, wherever it runs. Creating it is the atomic test-and-set (409:
+//! someone holds it). Its spec carries the holder identity and expiry any Lease reader
+//! understands; the full `LockHolder` (who, host, pid, operation) sits in an annotation so
+//! `autosd lock` can name who holds it. A stale Lease (expired, or its holder ran on this
+//! host and died) is taken over by an update carrying the `resourceVersion` that was read:
+//! if someone else moved first the update is refused (409) and the race is lost cleanly.
+//! Release deletes with that `resourceVersion` as a precondition, so a lock another run took
+//! over is never deleted from under it.
+use super::KubernetesTarget;
+use super::client::{Request, api_error};
+use crate::deploy::generic::lock_held;
+use crate::deploy::release::Scope;
+use crate::deploy::target::{self, LockGuard, LockHolder};
+use crate::error::{Error, ErrorCode, Result};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The annotation holding the JSON `LockHolder`.
+pub const ANNOTATION_HOLDER: &str = "autosd.io/lock-holder";
+const RESOURCE: &str = "leases.coordination.k8s.io";
+
+/// `autosd-<project>-<env>` as a valid object name (lower case; anything else becomes `-`).
+pub fn lease_name(scope: &Scope) -> String {
+    let raw = format!("autosd-{}-{}", scope.project, scope.env).to_ascii_lowercase();
+    let name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(253)
+        .collect();
+    name.trim_end_matches(['-', '.']).to_string()
+}
+
+fn micro(unix: i64) -> MicroTime {
+    let t = k8s_openapi::jiff::Timestamp::from_second(unix.clamp(0, 253_402_300_799))
+        .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+    MicroTime(t)
+}
+
+/// The Lease that says `holder` holds the lock until `holder.expires`.
+pub fn lease_of(name: &str, scope: &Scope, holder: &LockHolder, resource_version: Option<String>) -> Lease {
+    let seconds = (holder.expires - holder.acquired).clamp(1, i64::from(i32::MAX)) as i32;
+    Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            resource_version,
+            labels: Some(BTreeMap::from([
+                ("app.kubernetes.io/managed-by".to_string(), "autosd".to_string()),
+                ("autosd.io/project".to_string(), scope.project.clone()),
+                ("autosd.io/env".to_string(), scope.env.clone()),
+            ])),
+            annotations: Some(BTreeMap::from([(
+                ANNOTATION_HOLDER.to_string(),
+                serde_json::to_string(holder).unwrap_or_default(),
+            )])),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(format!(
+                "{} ({} on {}, pid {})",
+                holder.who, holder.operation, holder.host, holder.pid
+            )),
+            lease_duration_seconds: Some(seconds),
+            acquire_time: Some(micro(holder.acquired)),
+            renew_time: Some(micro(holder.acquired)),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Who a Lease says holds the lock: autosd's annotation, else what any Lease writer puts
+/// in its spec (identity, renew time plus duration), so a foreign or damaged Lease still
+/// expires instead of blocking forever.
+pub fn holder_of(lease: &Lease) -> LockHolder {
+    let annotated = lease
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_HOLDER))
+        .and_then(|raw| serde_json::from_str::<LockHolder>(raw).ok());
+    if let Some(h) = annotated {
+        return h;
+    }
+    let spec = lease.spec.clone().unwrap_or_default();
+    let secs = |t: &Option<MicroTime>| t.as_ref().map(|m| m.0.as_second());
+    let acquired = secs(&spec.acquire_time).unwrap_or(0);
+    let renewed = secs(&spec.renew_time).unwrap_or(acquired);
+    LockHolder {
+        who: spec.holder_identity.unwrap_or_else(|| "unknown".into()),
+        host: "unknown".into(),
+        pid: 0,
+        operation: "unknown".into(),
+        acquired,
+        expires: renewed + i64::from(spec.lease_duration_seconds.unwrap_or(0)),
+    }
+}
+
+/// A held Lease: released by a delete that only succeeds on the version autosd wrote.
+pub struct KubeLease {
+    rt: std::sync::Arc<tokio::runtime::Runtime>,
+    api: Api<Lease>,
+    server: String,
+    namespace: String,
+    name: String,
+    resource_version: Option<String>,
+}
+
+impl LockGuard for KubeLease {
+    fn release(self: Box<Self>) -> Result<()> {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                resource_version: self.resource_version.clone(),
+                uid: None,
+            }),
+            ..Default::default()
+        };
+        let req = Request {
+            verb: "delete",
+            resource: RESOURCE,
+            name: Some(&self.name),
+            namespace: &self.namespace,
+        };
+        match self.rt.block_on(self.api.delete(&self.name, &params)) {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::new(
+                ErrorCode::TargetConflict,
+                format!(
+                    "the Lease {} changed since autosd took it (another run took it over); left in place",
+                    self.name
+                ),
+            )),
+            Err(e) => Err(api_error(&self.server, req, e)),
+        }
+    }
+}
+
+impl KubernetesTarget {
+    fn leases(&self) -> Api<Lease> {
+        Api::namespaced(self.conn.client.clone(), &self.settings.namespace)
+    }
+
+    fn lease_req<'a>(&'a self, verb: &'a str, name: &'a str) -> Request<'a> {
+        Request {
+            verb,
+            resource: RESOURCE,
+            name: Some(name),
+            namespace: &self.settings.namespace,
+        }
+    }
+
+    fn read_lease(&self, name: &str) -> Result<Option<Lease>> {
+        self.conn
+            .rt
+            .block_on(self.leases().get_opt(name))
+            .map_err(|e| api_error(&self.conn.server, self.lease_req("get", name), e))
+    }
+
+    fn guard(&self, name: String, written: Lease) -> Box<dyn LockGuard> {
+        Box::new(KubeLease {
+            rt: self.conn.rt.clone(),
+            api: self.leases(),
+            server: self.conn.server.clone(),
+            namespace: self.settings.namespace.clone(),
+            name,
+            resource_version: written.metadata.resource_version,
+        })
+    }
+
+    pub(super) fn acquire(
+        &self,
+        scope: &Scope,
+        holder: &LockHolder,
+        wait: Duration,
+    ) -> Result<(Box<dyn LockGuard>, Vec<String>)> {
+        let name = lease_name(scope);
+        let mut holder = holder.clone();
+        if let Some(d) = self.settings.lease_duration {
+            holder.expires = holder.acquired + d.as_secs() as i64;
+        }
+        let start = Instant::now();
+        let host = target::this_host();
+        let mut notes = Vec::new();
+        let api = self.leases();
+        loop {
+            let body = lease_of(&name, scope, &holder, None);
+            match self.conn.rt.block_on(api.create(&PostParams::default(), &body)) {
+                Ok(written) => return Ok((self.guard(name, written), notes)),
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(api_error(&self.conn.server, self.lease_req("create", &name), e)),
+            }
+            // It exists: live, stale, or released a moment ago.
+            let Some(found) = self.read_lease(&name)? else {
+                continue;
+            };
+            let current = holder_of(&found);
+            if !current.is_stale((self.now)(), &host, target::pid_alive) {
+                if start.elapsed() >= wait {
+                    return Err(lock_held(scope, &current));
+                }
+                std::thread::sleep(Duration::from_millis(250));
+                continue;
+            }
+            let takeover = lease_of(&name, scope, &holder, found.metadata.resource_version.clone());
+            match self
+                .conn
+                .rt
+                .block_on(api.replace(&name, &PostParams::default(), &takeover))
+            {
+                Ok(written) => {
+                    notes.push(format!(
+                        "broke the stale deploy lock of {scope} held by {}",
+                        current.describe()
+                    ));
+                    return Ok((self.guard(name, written), notes));
+                }
+                // Someone else took it over (or released it) first: look again.
+                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {}
+                Err(e) => return Err(api_error(&self.conn.server, self.lease_req("update", &name), e)),
+            }
+        }
+    }
+
+    pub(super) fn lease_holder(&self, scope: &Scope) -> Result<Option<LockHolder>> {
+        Ok(self.read_lease(&lease_name(scope))?.as_ref().map(holder_of))
+    }
+
+    pub(super) fn break_lease(&self, scope: &Scope) -> Result<bool> {
+        let name = lease_name(scope);
+        match self
+            .conn
+            .rt
+            .block_on(self.leases().delete(&name, &DeleteParams::default()))
+        {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+            Err(e) => Err(api_error(&self.conn.server, self.lease_req("delete", &name), e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holder() -> LockHolder {
+        LockHolder {
+            who: "user ann".into(),
+            host: "ci-7".into(),
+            pid: 42,
+            operation: "deploy".into(),
+            acquired: 1_800_000_000,
+            expires: 1_800_000_900,
+        }
+    }
+
+    #[test]
+    fn a_lease_round_trips_its_holder() {
+        let scope = Scope::new("Shop_App", "prod");
+        assert_eq!(lease_name(&scope), "autosd-shop-app-prod");
+        let lease = lease_of(&lease_name(&scope), &scope, &holder(), Some("7".into()));
+        let json = serde_json::to_value(&lease).expect("json");
+        assert_eq!(json["spec"]["leaseDurationSeconds"], 900);
+        assert_eq!(json["spec"]["acquireTime"], "2027-01-15T08:00:00.000000Z");
+        assert_eq!(json["metadata"]["resourceVersion"], "7");
+        assert_eq!(holder_of(&lease), holder());
+    }
+
+    #[test]
+    fn a_foreign_lease_expires_by_its_spec() {
+        let lease: Lease = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "autosd-shop-prod"},
+            "spec": {"holderIdentity": "other-tool", "leaseDurationSeconds": 30,
+                "acquireTime": "2027-01-15T08:00:00.000000Z", "renewTime": "2027-01-15T08:01:00.000000Z"}
+        }))
+        .expect("lease");
+        let h = holder_of(&lease);
+        assert_eq!(h.who, "other-tool");
+        assert_eq!(h.expires, 1_800_000_090);
+        assert!(h.is_stale(1_800_000_090, "here", |_| true));
+    }
+}
