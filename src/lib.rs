@@ -21,3 +21,4 @@ pub mod policy;
 pub mod process;
 pub mod secret;
 pub mod store;
+pub mod swarm;

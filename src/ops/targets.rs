@@ -8,12 +8,14 @@ use crate::deploy::target::Target;
 use crate::docker::DockerTarget;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ops::live::ProjectSession;
+use crate::swarm::{SwarmSettings, SwarmTarget};
 
 /// An environment's target settings, validated for one kind.
 #[derive(Debug, Clone)]
 pub enum Configured {
     Docker(DockerSettings),
     Generic(GenericSettings),
+    Swarm(SwarmSettings),
 }
 
 impl Configured {
@@ -23,7 +25,8 @@ impl Configured {
         Ok(match kind {
             TargetKind::Docker => Configured::Docker(DockerSettings::from_target(target, name)?),
             TargetKind::GenericContainer => Configured::Generic(GenericSettings::from_target(target, name)?),
-            TargetKind::Swarm | TargetKind::Kubernetes => {
+            TargetKind::Swarm => Configured::Swarm(SwarmSettings::from_target(target, name)?),
+            TargetKind::Kubernetes => {
                 return Err(Error::new(
                     ErrorCode::TargetSettingsInvalid,
                     format!("the {} target is not built yet", kind.as_str()),
@@ -36,6 +39,7 @@ impl Configured {
         match self {
             Configured::Docker(s) => s.gate,
             Configured::Generic(s) => s.gate,
+            Configured::Swarm(s) => s.gate,
         }
     }
 
@@ -43,7 +47,7 @@ impl Configured {
     pub fn keep(&self) -> usize {
         match self {
             Configured::Docker(s) => s.keep,
-            Configured::Generic(_) => DEFAULT_KEEP,
+            Configured::Generic(_) | Configured::Swarm(_) => DEFAULT_KEEP,
         }
     }
 
@@ -52,6 +56,7 @@ impl Configured {
         match self {
             Configured::Docker(s) => s.image.as_deref(),
             Configured::Generic(s) => s.image.as_deref(),
+            Configured::Swarm(s) => s.image.as_deref(),
         }
     }
 
@@ -61,6 +66,9 @@ impl Configured {
         Ok(match self {
             Configured::Docker(s) => {
                 Box::new(DockerTarget::connect(session.ctx.env.get("DOCKER_HOST"), s, now)?)
+            }
+            Configured::Swarm(s) => {
+                Box::new(SwarmTarget::connect(session.ctx.env.get("DOCKER_HOST"), s, now)?)
             }
             Configured::Generic(settings) => Box::new(GenericTarget {
                 settings,
