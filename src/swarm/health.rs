@@ -109,18 +109,22 @@ impl SwarmTarget {
         })
     }
 
-    /// A running task's verdict: None when it is ready, else why not (and whether that is final).
-    fn running_problem(&self, service: &str, t: &Task) -> Option<Observation> {
+    /// A task's verdict: None when it runs and is healthy, else why not. An unhealthy
+    /// container is final even while the task still shows `starting`: Swarm is about to
+    /// kill it, after the stop grace period.
+    fn task_problem(&self, service: &str, t: &Task) -> Option<Observation> {
+        let running = state(t) == Some(TaskState::RUNNING);
         match self.container_health(t).map(|h| h.status) {
             Some(HealthStatusEnum::UNHEALTHY) => Some(Observation::Failed(format!(
                 "{}: the image's HEALTHCHECK reports unhealthy",
                 describe(service, t)
             ))),
-            Some(HealthStatusEnum::STARTING) => Some(Observation::NotReady(format!(
+            Some(HealthStatusEnum::STARTING) if running => Some(Observation::NotReady(format!(
                 "{}: the image's HEALTHCHECK has not passed yet",
                 describe(service, t)
             ))),
-            _ => None,
+            _ if running => None,
+            _ => Some(Observation::NotReady(describe(service, t))),
         }
     }
 
@@ -139,14 +143,6 @@ impl SwarmTarget {
                 "while autosd gated its roll-out",
             ));
         }
-        if let Some(u) = &current.update_status
-            && u.state == Some(ServiceUpdateStatusStateEnum::PAUSED)
-        {
-            return Ok(Observation::Failed(format!(
-                "Swarm paused the update: {}",
-                u.message.clone().unwrap_or_default()
-            )));
-        }
         let generation = spec::generation(expected);
         let want = spec::replicas(expected);
         let tasks: Vec<Task> = self
@@ -157,23 +153,27 @@ impl SwarmTarget {
         if let Some(t) = tasks.iter().find(|t| ended_badly(t)) {
             return Ok(Observation::Failed(describe(service, t)));
         }
+        // Paused for a reason the tasks no longer show (Swarm's monitor saw it first).
+        if let Some(u) = &current.update_status
+            && u.state == Some(ServiceUpdateStatusStateEnum::PAUSED)
+        {
+            return Ok(Observation::Failed(format!(
+                "Swarm paused the update: {}",
+                u.message.clone().unwrap_or_default()
+            )));
+        }
         let mut ready = 0;
         let mut waiting = None;
         for t in tasks
             .iter()
             .filter(|t| t.desired_state == Some(TaskState::RUNNING))
         {
-            if state(t) != Some(TaskState::RUNNING) {
-                waiting.get_or_insert_with(|| describe(service, t));
-                continue;
-            }
-            match self.running_problem(service, t) {
-                None => ready += 1,
+            match self.task_problem(service, t) {
+                None | Some(Observation::Healthy) => ready += 1,
                 Some(fail @ Observation::Failed(_)) => return Ok(fail),
                 Some(Observation::NotReady(why)) => {
                     waiting.get_or_insert(why);
                 }
-                Some(Observation::Healthy) => ready += 1,
             }
         }
         if ready >= want {
@@ -210,7 +210,8 @@ impl SwarmTarget {
             .into_iter()
             .filter(|t| of_generation(t, &generation))
             .collect();
-        let failures = tasks.iter().filter(|t| ended_badly(t)).count();
+        let failed: Vec<&Task> = tasks.iter().filter(|t| ended_badly(t)).collect();
+        let failures = failed.len();
         // The newest task of each slot; created_at is RFC 3339 from one clock, so text order is time order.
         let mut newest: BTreeMap<i64, &Task> = BTreeMap::new();
         for t in &tasks {
@@ -222,19 +223,28 @@ impl SwarmTarget {
         let mut ready = 0;
         let mut worst: Option<(&Task, String)> = None;
         for t in newest.values() {
-            let problem = if state(t) == Some(TaskState::RUNNING) {
-                self.running_problem(&service, t)
-            } else {
-                Some(Observation::NotReady(describe(&service, t)))
-            };
-            match problem {
+            match self.task_problem(&service, t) {
                 None | Some(Observation::Healthy) => ready += 1,
                 Some(Observation::NotReady(why) | Observation::Failed(why)) => {
                     worst.get_or_insert((t, why));
                 }
             }
         }
-        let healthy = ready >= want && worst.is_none();
+        // A task of this spec that failed and was replaced by Swarm is a crash (loop) even
+        // when its replacement runs for now: only a restart (a new generation) clears it,
+        // as restarts count against a container on the docker target.
+        if worst.is_none()
+            && let Some(last) = failed.iter().max_by(|a, b| a.created_at.cmp(&b.created_at))
+        {
+            worst = Some((
+                last,
+                format!(
+                    "{failures} task(s) of the current spec failed; the last: {}",
+                    describe(&service, last)
+                ),
+            ));
+        }
+        let healthy = want > 0 && ready >= want && worst.is_none();
         // The evidence comes from the task in trouble, or the most recent failure of its slot.
         let subject = worst
             .as_ref()
@@ -271,6 +281,7 @@ impl SwarmTarget {
         };
         let detail = match worst {
             Some((_, why)) => why,
+            None if want == 0 => format!("service {service} is scaled to 0: nothing serves"),
             None if healthy => format!("service {service}: {ready} of {want} tasks running and healthy"),
             None => format!("service {service}: {ready} of {want} tasks running"),
         };

@@ -25,6 +25,10 @@ struct RawSwarm {
     /// Extra labels on the service (the `io.autosd.` ones are autosd's).
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    /// Run an init process as PID 1 (signals reach the app; `--init`).
+    init: Option<bool>,
+    /// How long a replaced task gets to exit before it is killed (the stop grace period).
+    stop_timeout: Option<String>,
     #[serde(default)]
     update: RawUpdate,
     #[serde(default)]
@@ -89,6 +93,8 @@ pub struct SwarmSettings {
     pub env: BTreeMap<String, String>,
     pub command: Option<Vec<String>>,
     pub labels: BTreeMap<String, String>,
+    pub init: bool,
+    pub stop_timeout: Duration,
     pub update: UpdateSettings,
     pub gate: GateSpec,
 }
@@ -184,6 +190,7 @@ impl SwarmSettings {
             monitor: s.duration("update.monitor", &u.monitor, d.monitor),
             order,
         };
+        let stop_timeout = s.duration("stop_timeout", &raw.stop_timeout, Duration::from_secs(10));
         let h = &raw.health;
         let gate = s.gate(&h.ready_timeout, &h.stability_window, &h.interval);
         s.finish(SwarmSettings {
@@ -194,6 +201,8 @@ impl SwarmSettings {
             env: raw.env,
             command: raw.command,
             labels: raw.labels,
+            init: raw.init.unwrap_or(false),
+            stop_timeout,
             update,
             gate,
         })

@@ -94,6 +94,8 @@ pub fn service_spec(
     // Like `docker service create IMAGE CMD…`: the command replaces the image's CMD.
     container.command = None;
     container.args = settings.command.clone();
+    container.init = Some(settings.init);
+    container.stop_grace_period = Some(nanos(settings.stop_timeout));
     task.container_spec = Some(container);
     spec.task_template = Some(task);
 
@@ -199,7 +201,8 @@ mod tests {
     fn a_rollout_spec_pins_the_digest_pauses_on_failure_and_publishes_in_host_mode() {
         let s = settings(json!({
             "replicas": 2, "ports": ["18080:8080"], "env": {"A": "1"}, "command": ["serve", "-v"],
-            "labels": {"team": "web"}, "update": {"monitor": "3s", "delay": "1s"}
+            "labels": {"team": "web"}, "init": true, "stop_timeout": "2s",
+            "update": {"monitor": "3s", "delay": "1s"}
         }));
         let spec = service_spec(&s, &Scope::new("shop", "staging"), None, &pin(), 2);
         let v = serde_json::to_value(&spec).expect("json");
@@ -211,6 +214,8 @@ mod tests {
         assert_eq!(c["Labels"][LABEL_ROLLOUT], "r1");
         assert_eq!(c["Env"], json!(["A=1"]));
         assert_eq!(c["Args"], json!(["serve", "-v"]));
+        assert_eq!(c["Init"], true);
+        assert_eq!(c["StopGracePeriod"], 2_000_000_000i64);
         assert_eq!(v["Mode"]["Replicated"]["Replicas"], 2);
         let u = &v["UpdateConfig"];
         assert_eq!(u["FailureAction"], "pause");
