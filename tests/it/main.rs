@@ -17,3 +17,4 @@ mod patch;
 mod preauth;
 mod release;
 mod store;
+mod swarm;
