@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Sourced by ci/run_ci.sh (and by developers: `source ci/docker_env.sh; autosd_docker_up`).
 # Owns the Docker side of the test environment: installing the packages, a private dockerd
-# on its own socket, data-root, exec-root and pidfile under one temp dir, the test images,
-# and stopping that dockerd again. It never touches a system dockerd or /var/lib/docker.
+# on its own socket, data-root, exec-root and pidfile under one temp dir (made a single-node
+# swarm manager), the test images, a private registry holding them, and stopping all of it
+# again. It never touches a system dockerd, /var/lib/docker or a system registry.
 
 AUTOSD_PACKAGES=(docker.io docker-registry busybox-static git hyperfine iproute2)
 
@@ -103,6 +104,8 @@ autosd_start_dockerd() {
 autosd_drop_bridge() {
     if [ -n "${AUTOSD_BRIDGE:-}" ]; then
         ip link del "$AUTOSD_BRIDGE" 2>/dev/null || true
+        # The swarm's gateway bridge (autosd_swarm_init), if the daemon left it behind.
+        ip link del "autosdgw${AUTOSD_BRIDGE#autosd}" 2>/dev/null || true
         AUTOSD_BRIDGE=""
     fi
 }
@@ -266,12 +269,22 @@ autosd_stop_registry() {
 # --iptables=false: that is enough for services that publish ports with mode=host (a
 # docker-proxy per task, like `docker run -p`); the ingress routing mesh would need IPVS,
 # which these kernels lack, so autosd's swarm target publishes in host mode only.
+# `swarm init` makes a host bridge `docker_gwbridge`; two private dockerds would share (and
+# fight over) it, so each gets its own, named and numbered after its private bridge.
 autosd_swarm_init() {
     local cli
     cli="$(autosd_docker_cli)"
     if [ "$("$cli" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = active ]; then
         echo "swarm: already a manager"
         return 0
+    fi
+    if [ -n "${AUTOSD_BRIDGE:-}" ]; then
+        local n="${AUTOSD_BRIDGE#autosd}"
+        "$cli" network create --driver bridge --subnet "10.214.$n.0/24" \
+            --opt com.docker.network.bridge.name="autosdgw$n" \
+            --opt com.docker.network.bridge.enable_icc=false \
+            --opt com.docker.network.bridge.enable_ip_masquerade=false \
+            docker_gwbridge >/dev/null
     fi
     "$cli" swarm init --advertise-addr 127.0.0.1 >/dev/null
     echo "swarm: initialised (single node, advertising 127.0.0.1)"
