@@ -24,15 +24,20 @@ cleanup() {
     "$cli" service rm bench-staging autosd-bench-bare >/dev/null 2>&1 || true
     "$cli" config rm autosd-lock-bench-staging >/dev/null 2>&1 || true
     rm -rf "$work"
-    autosd_stop_registry
-    autosd_stop_dockerd
+    # Only what this script started: a developer's engine and registry stay up.
+    if [ "$started" = 1 ]; then
+        autosd_stop_registry
+        autosd_stop_dockerd
+    fi
 }
+started=0
 trap cleanup EXIT
 manager() { [ "$("$cli" info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = true ]; }
 if [ -n "${DOCKER_HOST:-}" ] && "$cli" version >/dev/null 2>&1 && manager && [ -n "${AUTOSD_TEST_REGISTRY:-}" ]; then
     echo "using the swarm at $DOCKER_HOST and the registry at $AUTOSD_TEST_REGISTRY"
 else
     unset DOCKER_HOST AUTOSD_TEST_REGISTRY
+    started=1
     autosd_start_dockerd
     autosd_swarm_init
     autosd_build_test_images
