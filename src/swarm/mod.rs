@@ -436,3 +436,48 @@ impl Target for SwarmTarget {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status_code: u16, message: &str) -> BollardError {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn engine_answers_map_to_the_swarm_errors() {
+        let e = swarm_error(
+            "h",
+            "inspect the swarm",
+            answered(503, "This node is not a swarm manager. Use \"docker swarm init\""),
+        );
+        assert_eq!(e.code, ErrorCode::ClusterUnreachable);
+        assert!(e.hints.iter().any(|h| h.contains("docker swarm init")), "{e:?}");
+        let e = swarm_error(
+            "h",
+            "update service web",
+            answered(500, "rpc error: code = Unknown desc = update out of sequence"),
+        );
+        assert_eq!(e.code, ErrorCode::TargetConflict);
+        assert!(e.message.contains("update service web"), "{}", e.message);
+        let e = swarm_error(
+            "h",
+            "create service web",
+            answered(403, "authorization denied by plugin"),
+        );
+        assert_eq!(e.code, ErrorCode::TargetForbidden);
+        assert!(e.message.contains("create service web"), "{}", e.message);
+        // Everything else reads as on the docker target.
+        assert_eq!(
+            swarm_error("h", "x", answered(500, "boom")).code,
+            ErrorCode::TargetFailed
+        );
+        let e = changed_elsewhere("web", "while autosd gated its roll-out");
+        assert_eq!(e.code, ErrorCode::TargetConflict);
+        assert!(e.message.contains("overwrote nothing"));
+    }
+}

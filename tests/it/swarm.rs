@@ -295,6 +295,44 @@ fn deploy_then_a_failed_update_is_rolled_back_by_autosd_then_a_manual_rollback()
 }
 
 #[test]
+fn a_release_that_degrades_on_any_of_its_replicas_is_reverted_on_all() {
+    let Some((host, registry)) = swarm() else { return };
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let site = Site::new(host.clone(), registry, "replicas");
+    // Two replicas, so no host port (one node can publish it once); a 4 s window.
+    let text = format!(
+        "version: 1\nproject: {}\nenvironments:\n  dev:\n    target:\n      kind: swarm\n      replicas: 2\n      init: true\n      stop_timeout: 2s\n      update: {{parallelism: 1, monitor: 1s}}\n      health: {{ready_timeout: 30s, stability_window: 4s, interval: 500ms}}\n",
+        site.project
+    );
+    fs::write(site.path("repo/.autosd/config.yml"), text).expect("config");
+    site.deploy("dev", "web:v1", 0);
+    let v1 = site.spec_image("dev");
+    // Healthy at first, unhealthy 3 s after each task starts: inside the window.
+    let out = site.deploy("dev", "web:degrading", EXIT_DEPLOY_FAILED);
+    assert!(out.stderr.contains("AUTOSD-DEPLOY-FAILED"), "{}", out.stderr);
+    assert_eq!(site.spec_image("dev"), v1);
+    let service = site.service("dev");
+    let running = docker_cli(
+        &host,
+        &[
+            "service",
+            "ps",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.Image}} {{.CurrentState}}",
+            &service,
+        ],
+    );
+    let lines: Vec<&str> = running.lines().collect();
+    assert_eq!(lines.len(), 2, "{running}");
+    assert!(
+        lines.iter().all(|l| l.starts_with(&v1) && l.contains("Running")),
+        "{running}"
+    );
+}
+
+#[test]
 fn ledger_audit_and_incident_records_have_the_docker_targets_shape() {
     let Some((host, registry)) = swarm() else { return };
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
