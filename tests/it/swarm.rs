@@ -118,7 +118,7 @@ impl Site {
     }
 
     #[track_caller]
-    fn run(&self, args: &[&str], code: i32) -> Out {
+    fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S], code: i32) -> Out {
         let out = autosd(&self.path("home"))
             .current_dir(self.path("repo"))
             .env("DOCKER_HOST", &self.host)
@@ -126,24 +126,13 @@ impl Site {
             .timeout(Duration::from_secs(120))
             .output()
             .expect("run autosd");
-        let out = Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
-        assert_eq!(
-            out.code, code,
-            "autosd {args:?}\nstdout: {}\nstderr: {}",
-            out.stdout, out.stderr
-        );
-        out
+        finished(out, code)
     }
 
-    #[track_caller]
-    fn deploy(&self, env: &str, image: &str, code: i32) -> Out {
+    /// `autosd deploy` of the registry's `image` to `env`.
+    fn deploy_args(&self, env: &str, image: &str) -> Vec<String> {
         let image = self.image(image);
-        let args = [
+        [
             "deploy",
             "--project",
             &self.project,
@@ -153,8 +142,14 @@ impl Site {
             "swarm",
             "--image",
             &image,
-        ];
-        self.run(&args, code)
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    #[track_caller]
+    fn deploy(&self, env: &str, image: &str, code: i32) -> Out {
+        self.run(&self.deploy_args(env, image), code)
     }
 
     /// The image the service's spec runs now.
@@ -207,6 +202,19 @@ impl Site {
             })
             .collect()
     }
+}
+
+/// A finished `autosd` run, checked for its exit code and for panics.
+#[track_caller]
+fn finished(out: std::process::Output, code: i32) -> Out {
+    let out = Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert_eq!(out.code, code, "stdout: {}\nstderr: {}", out.stdout, out.stderr);
+    out
 }
 
 /// The keys of a JSON object, recursively (`a`, `a.b`): the shape of a record.
@@ -450,19 +458,8 @@ fn promote_rolls_the_same_digest_into_the_next_environments_service() {
 fn dry_run_prints_the_service_spec_and_creates_nothing() {
     let Some((host, registry)) = swarm() else { return };
     let site = Site::new(host, registry, "dry");
-    let image = site.image("web:v1");
-    let args = [
-        "deploy",
-        "--project",
-        &site.project,
-        "--env",
-        "dev",
-        "--target",
-        "swarm",
-        "--image",
-        &image,
-        "--dry-run",
-    ];
+    let mut args = site.deploy_args("dev", "web:v1");
+    args.push("--dry-run".into());
     let out = site.run(&args, 0);
     assert!(
         out.stdout.contains("service spec that would be applied:"),
@@ -470,8 +467,8 @@ fn dry_run_prints_the_service_spec_and_creates_nothing() {
         out.stdout
     );
     assert!(out.stdout.contains("\"PublishMode\": \"host\""), "{}", out.stdout);
-    let mut json_args = args.to_vec();
-    json_args.extend(["--output", "json"]);
+    let mut json_args = args.clone();
+    json_args.extend(["--output".into(), "json".into()]);
     let change = site.run(&json_args, 0).json()["change"].clone();
     assert_eq!(change["Name"], site.service("dev"));
     let pinned = change["TaskTemplate"]["ContainerSpec"]["Image"]
@@ -746,22 +743,10 @@ fn heal_force_updates_a_service_whose_tasks_fail() {
 }
 
 #[test]
-fn bad_settings_and_a_missing_image_are_clear() {
+fn an_image_missing_from_the_registry_is_named() {
     let Some((host, registry)) = swarm() else { return };
-    let site = Site::new(host, registry, "bad");
-    let image = site.image("web:nope");
-    let args = [
-        "deploy",
-        "--project",
-        &site.project,
-        "--env",
-        "dev",
-        "--target",
-        "swarm",
-        "--image",
-        &image,
-    ];
-    let out = site.run(&args, EXIT_IMAGE_NOT_FOUND);
+    let site = Site::new(host, registry, "noimage");
+    let out = site.run(&site.deploy_args("dev", "web:nope"), EXIT_IMAGE_NOT_FOUND);
     assert!(
         out.stderr.contains("AUTOSD-IMAGE-NOT-FOUND") && out.stderr.contains("web:nope"),
         "{}",
@@ -801,13 +786,7 @@ fn offline_run(dir: &tempfile::TempDir, repo: &PathBuf, docker_host: &str, code:
         .timeout(Duration::from_secs(60))
         .output()
         .expect("run autosd");
-    let out = Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    assert_eq!(out.code, code, "stdout: {}\nstderr: {}", out.stdout, out.stderr);
-    out
+    finished(out, code)
 }
 
 #[test]
