@@ -269,8 +269,11 @@ autosd_stop_registry() {
 # --iptables=false: that is enough for services that publish ports with mode=host (a
 # docker-proxy per task, like `docker run -p`); the ingress routing mesh would need IPVS,
 # which these kernels lack, so autosd's swarm target publishes in host mode only.
-# `swarm init` makes a host bridge `docker_gwbridge`; two private dockerds would share (and
-# fight over) it, so each gets its own, named and numbered after its private bridge.
+# Several private swarms may run on one machine (CI runs of different worktrees), so each
+# keeps to its own: it listens and gossips on its own loopback address 127.0.0.N (the
+# manager port 2377 and gossip port 7946 are then per address), uses its own VXLAN port,
+# and gets its own gateway bridge instead of a shared host-wide `docker_gwbridge`; N is the
+# number of its private bridge (`autosd<N>`), 1 without one.
 autosd_swarm_init() {
     local cli
     cli="$(autosd_docker_cli)"
@@ -278,16 +281,18 @@ autosd_swarm_init() {
         echo "swarm: already a manager"
         return 0
     fi
+    local n=1
     if [ -n "${AUTOSD_BRIDGE:-}" ]; then
-        local n="${AUTOSD_BRIDGE#autosd}"
+        n="${AUTOSD_BRIDGE#autosd}"
         "$cli" network create --driver bridge --subnet "10.214.$n.0/24" \
             --opt com.docker.network.bridge.name="autosdgw$n" \
             --opt com.docker.network.bridge.enable_icc=false \
             --opt com.docker.network.bridge.enable_ip_masquerade=false \
             docker_gwbridge >/dev/null
     fi
-    "$cli" swarm init --advertise-addr 127.0.0.1 >/dev/null
-    echo "swarm: initialised (single node, advertising 127.0.0.1)"
+    "$cli" swarm init --advertise-addr "127.0.0.$n" --listen-addr "127.0.0.$n:2377" \
+        --data-path-port "$((4800 + n))" >/dev/null
+    echo "swarm: initialised (single node, manager on 127.0.0.$n:2377, VXLAN port $((4800 + n)))"
 }
 
 # Tags the test images into the registry and pushes them, so services can pin them by digest.
