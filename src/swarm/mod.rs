@@ -229,9 +229,25 @@ impl SwarmTarget {
             ),
         );
         let expected = self.write(&service, before.as_ref(), spec)?;
-        let failure = match self.gate(&service, &expected, plan, progress)? {
-            Ok(ms) => return Ok(Outcome::Healthy { ready_after_ms: ms }),
-            Err(failure) => failure,
+        let failure = match self.gate(&service, &expected, plan, progress) {
+            Ok(Ok(ms)) => return Ok(Outcome::Healthy { ready_after_ms: ms }),
+            Ok(Err(failure)) => failure,
+            // Someone else's change is theirs to keep.
+            Err(e) if e.code == ErrorCode::TargetConflict => return Err(e),
+            // The gate could not finish (the engine stopped answering): the release was never
+            // proven, so try to put the known-good one back before reporting.
+            Err(e) => {
+                let back = self.revert(plan, &service, &expected, before.is_none(), known_good, progress);
+                let what = match back {
+                    Ok(true) => "the known-good release serves again".to_string(),
+                    Ok(false) => "nothing known-good serves".to_string(),
+                    Err(r) => format!("it could not be reverted either ({})", r.message),
+                };
+                return Err(Error {
+                    message: format!("{}; {what}", e.message),
+                    ..e
+                });
+            }
         };
         progress.phase(
             Phase::Switch,
