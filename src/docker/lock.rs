@@ -3,7 +3,8 @@
 //! second container of the same name, so creating it is an atomic test-and-set visible to
 //! every autosd that talks to this engine, whichever machine it runs on. Its holder (who,
 //! host, pid, lease) is a label; a lock whose lease ended, or whose holder ran on this host
-//! and died, is stale and broken by the next taker.
+//! and died, is stale and broken by the next taker. The protocol itself (`test_and_set`) is
+//! shared with the swarm target's config-object lock.
 use super::{DockerTarget, is_conflict, is_not_found, spec};
 use crate::deploy::generic::lock_held;
 use crate::deploy::release::Scope;

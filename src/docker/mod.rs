@@ -1,7 +1,8 @@
 //! The `docker` target, and the engine plumbing it shares with `swarm` (connecting and
-//! negotiating, error mapping): with `swarm`, the only modules that name bollard. It talks to the engine at
-//! `DOCKER_HOST` (unix socket or tcp; negotiated API version) on a private current-thread
-//! runtime behind the synchronous `Target` trait.
+//! negotiating, error mapping, the lock protocol, the gate loop). `docker` and `swarm` are
+//! the only modules that name bollard. It talks to the engine at `DOCKER_HOST` (unix
+//! socket or tcp; negotiated API version) on a private current-thread runtime behind the
+//! synchronous `Target` trait.
 //!
 //! A deploy starts the new release as a *candidate* on loopback-only ephemeral ports beside
 //! the serving release, gates it (the image's HEALTHCHECK and/or an HTTP probe, then the
