@@ -90,16 +90,17 @@ impl Site {
             project: format!("sw-{name}-{}", std::process::id()),
             ports: [free_port(), free_port()],
         };
-        site.write_config("");
+        site.write_config("", "1s");
         site
     }
 
-    /// `extra_env` goes into the `env:` mapping of both environments.
-    fn write_config(&self, extra_env: &str) {
+    /// `extra_env` goes into the `env:` mapping of both environments; `window` is their
+    /// stability window.
+    fn write_config(&self, extra_env: &str, window: &str) {
         let mut text = format!("version: 1\nproject: {}\nenvironments:\n", self.project);
         for (env, port) in [("dev", self.ports[0]), ("staging", self.ports[1])] {
             text.push_str(&format!(
-                "  {env}:\n    target:\n      kind: swarm\n      ports: [\"{port}:8080\"]\n      init: true\n      stop_timeout: 2s\n      env: {{{extra_env}}}\n      update: {{parallelism: 1, monitor: 3s}}\n      health: {{ready_timeout: 30s, stability_window: 1s, interval: 1s}}\n",
+                "  {env}:\n    target:\n      kind: swarm\n      ports: [\"{port}:8080\"]\n      init: true\n      stop_timeout: 2s\n      env: {{{extra_env}}}\n      update: {{parallelism: 1, monitor: 3s}}\n      health: {{ready_timeout: 30s, stability_window: {window}, interval: 1s}}\n",
             ));
         }
         fs::write(self.path("repo/.autosd/config.yml"), text).expect("config");
@@ -678,20 +679,18 @@ fn the_lock_is_a_config_object_naming_its_holder_and_a_missing_service_is_named(
     assert!(!d.healthy && d.detail.contains("does not exist"), "{}", d.detail);
 }
 
-#[test]
-fn heal_force_updates_a_service_whose_tasks_fail() {
-    let Some((host, registry)) = swarm() else { return };
-    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
-    let site = Site::new(host.clone(), registry, "heal");
+/// v1 good, then v2 that passes its 1 s window and whose tasks turn unhealthy 4 s after
+/// they start (FAIL_AFTER, set only for v2's deploy); returns once Swarm saw one fail. Heal
+/// then judges with a stability window of `heal_window`.
+fn v1_then_degrading_v2(site: &Site, heal_window: &str) {
     site.deploy("dev", "web:v1", 0);
-    // v2 passes its 1 s window, then every task turns unhealthy 4 s after it starts.
-    site.write_config("FAIL_AFTER: \"4\"");
+    site.write_config("FAIL_AFTER: \"4\"", "1s");
     site.deploy("dev", "web:v2", 0);
-    site.write_config("");
+    site.write_config("", heal_window);
     let service = site.service("dev");
     let deadline = Instant::now() + Duration::from_secs(40);
     while !docker_cli(
-        &host,
+        &site.host,
         &["service", "ps", "--format", "{{.CurrentState}}", &service],
     )
     .contains("Failed")
@@ -699,20 +698,18 @@ fn heal_force_updates_a_service_whose_tasks_fail() {
         assert!(Instant::now() < deadline, "no task ever failed");
         std::thread::sleep(Duration::from_millis(500));
     }
-    let force = |s: &Site| {
-        docker_cli(
-            &host,
-            &[
-                "service",
-                "inspect",
-                "--format",
-                "{{.Spec.TaskTemplate.ForceUpdate}}",
-                &s.service("dev"),
-            ],
-        )
-    };
-    assert_eq!(force(&site), "0");
-    let out = site.run(
+}
+
+fn force_updates(site: &Site) -> String {
+    let format = "{{.Spec.TaskTemplate.ForceUpdate}}";
+    docker_cli(
+        &site.host,
+        &["service", "inspect", "--format", format, &site.service("dev")],
+    )
+}
+
+fn heal(site: &Site) -> Out {
+    site.run(
         &[
             "heal",
             "--project",
@@ -724,22 +721,71 @@ fn heal_force_updates_a_service_whose_tasks_fail() {
             "--force",
         ],
         0,
-    );
+    )
+}
+
+#[test]
+fn heal_force_updates_a_service_whose_tasks_fail() {
+    let Some((host, registry)) = swarm() else { return };
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let site = Site::new(host, registry, "heal");
+    v1_then_degrading_v2(&site, "1s");
+    assert_eq!(force_updates(&site), "0");
+    // Fresh tasks pass heal's 1 s window before they go bad again: the restart heals.
+    let out = heal(&site);
     assert!(
         out.stdout.contains("HEALED: restarted"),
         "{}\n{}",
         out.stdout,
         out.stderr
     );
-    assert_eq!(force(&site), "1", "heal's restart is a force update");
+    assert_eq!(force_updates(&site), "1", "heal's restart is a force update");
     let incidents = site.incidents();
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     assert_eq!(incidents[0]["status"], "resolved");
     let evidence = incidents[0].to_string();
+    let task = format!("{}.1", site.service("dev"));
+    assert!(evidence.contains(&task), "the failing task is named: {evidence}");
+}
+
+#[test]
+fn heal_rolls_back_to_the_known_good_digest_when_a_restart_does_not_help() {
+    let Some((host, registry)) = swarm() else { return };
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let site = Site::new(host, registry, "ladder");
+    // Heal's 6 s window outlasts the 4 s a fresh v2 task stays healthy.
+    v1_then_degrading_v2(&site, "6s");
+    let v2 = site.spec_image("dev");
+    let out = heal(&site);
     assert!(
-        evidence.contains(&format!("{service}.1")),
-        "the failing task is named: {evidence}"
+        out.stdout.contains("restart: failed"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
     );
+    assert!(
+        out.stdout.contains("HEALED: rolled back"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let releases = site.releases("dev");
+    assert_eq!(releases[1]["verdict"], "rolled-back", "{releases:?}");
+    let last = releases.last().expect("a release");
+    assert_eq!(last["origin"]["kind"], "rollback");
+    assert_eq!(last["verdict"], "healthy");
+    assert_eq!(
+        site.spec_image("dev"),
+        releases[0]["digest"].as_str().unwrap_or_default()
+    );
+    assert_ne!(site.spec_image("dev"), v2);
+    assert_eq!(
+        http_get(site.ports[0], "/").as_deref(),
+        Some("autosd-test web v1\n")
+    );
+    let incidents = site.incidents();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(incidents[0]["status"], "resolved");
 }
 
 #[test]
