@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # Sourced by ci/run_ci.sh (and by developers: `source ci/docker_env.sh; autosd_docker_up`).
 # Owns the Docker side of the test environment: installing the packages, a private dockerd
-# on its own socket, data-root, exec-root and pidfile under one temp dir, the test images,
-# and stopping that dockerd again. It never touches a system dockerd or /var/lib/docker.
+# on its own socket, data-root, exec-root and pidfile under one temp dir (made a single-node
+# swarm manager), the test images, a private registry holding them, and stopping all of it
+# again. It never touches a system dockerd, /var/lib/docker or a system registry.
 
-AUTOSD_PACKAGES=(docker.io busybox-static git hyperfine iproute2)
+AUTOSD_PACKAGES=(docker.io docker-registry busybox-static git hyperfine iproute2)
 
 # Installs the Debian packages the tests need, only those missing; `apt-get update` at most once.
 autosd_install_packages() {
@@ -103,6 +104,8 @@ autosd_start_dockerd() {
 autosd_drop_bridge() {
     if [ -n "${AUTOSD_BRIDGE:-}" ]; then
         ip link del "$AUTOSD_BRIDGE" 2>/dev/null || true
+        # The swarm's gateway bridge (autosd_swarm_init), if the daemon left it behind.
+        ip link del "autosdgw${AUTOSD_BRIDGE#autosd}" 2>/dev/null || true
         AUTOSD_BRIDGE=""
     fi
 }
@@ -199,4 +202,108 @@ SCRIPT
         - autosd-test/crash:latest >/dev/null
     rm -rf "$work"
     "$cli" image ls --format '{{.Repository}}:{{.Tag}} {{.ID}}' | grep '^autosd-test/' | sed 's/^/image: /'
+}
+
+# Starts Debian's docker-registry on 127.0.0.1 (port 5000, or the next free one: several CI
+# runs may share a machine) with storage in a temp dir, and exports
+# AUTOSD_TEST_REGISTRY=127.0.0.1:PORT. Swarm services pin images by registry digest, so the
+# swarm tests need one; Docker treats loopback registries as insecure (plain HTTP) by default.
+autosd_start_registry() {
+    AUTOSD_REGISTRY_DIR="$(mktemp -d /tmp/autosd-registry.XXXXXX)"
+    export AUTOSD_REGISTRY_DIR
+    local port
+    for port in $(seq 5000 5050); do
+        # Something answers there already: another run's registry, or another service.
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
+        cat >"$AUTOSD_REGISTRY_DIR/config.yml" <<CONFIG
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $AUTOSD_REGISTRY_DIR/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+CONFIG
+        docker-registry serve "$AUTOSD_REGISTRY_DIR/config.yml" >"$AUTOSD_REGISTRY_DIR/registry.log" 2>&1 &
+        AUTOSD_REGISTRY_PID=$!
+        export AUTOSD_REGISTRY_PID
+        local i
+        for i in $(seq 1 40); do
+            if ! kill -0 "$AUTOSD_REGISTRY_PID" 2>/dev/null; then break; fi
+            if wget -q -O /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null \
+                || busybox wget -q -O /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null; then
+                export AUTOSD_TEST_REGISTRY="127.0.0.1:$port"
+                echo "registry: answering at $AUTOSD_TEST_REGISTRY (pid $AUTOSD_REGISTRY_PID)"
+                return 0
+            fi
+            sleep 0.25
+        done
+        # Lost a race for the port (or failed): try the next one.
+        kill -TERM "$AUTOSD_REGISTRY_PID" 2>/dev/null || true
+        wait "$AUTOSD_REGISTRY_PID" 2>/dev/null || true
+    done
+    echo "registry: could not start; last log lines:" >&2
+    tail -n 15 "$AUTOSD_REGISTRY_DIR/registry.log" >&2 || true
+    autosd_stop_registry
+    return 1
+}
+
+# Stops the registry and removes its storage. Safe to call twice and when nothing was started.
+autosd_stop_registry() {
+    local pid="${AUTOSD_REGISTRY_PID:-}"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        echo "registry: stopped (pid $pid)"
+    fi
+    AUTOSD_REGISTRY_PID=""
+    if [ -n "${AUTOSD_REGISTRY_DIR:-}" ] && [ -d "$AUTOSD_REGISTRY_DIR" ]; then
+        rm -rf "$AUTOSD_REGISTRY_DIR"
+    fi
+}
+
+# Makes the private dockerd a single-node swarm manager. It runs with its own bridge and
+# --iptables=false: that is enough for services that publish ports with mode=host (a
+# docker-proxy per task, like `docker run -p`); the ingress routing mesh would need IPVS,
+# which these kernels lack, so autosd's swarm target publishes in host mode only.
+# Several private swarms may run on one machine (CI runs of different worktrees), so each
+# keeps to its own: it listens and gossips on its own loopback address 127.0.0.N (the
+# manager port 2377 and gossip port 7946 are then per address), uses its own VXLAN port,
+# and gets its own gateway bridge instead of a shared host-wide `docker_gwbridge`; N is the
+# number of its private bridge (`autosd<N>`), 1 without one.
+autosd_swarm_init() {
+    local cli
+    cli="$(autosd_docker_cli)"
+    if [ "$("$cli" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" = active ]; then
+        echo "swarm: already a manager"
+        return 0
+    fi
+    local n=1
+    if [ -n "${AUTOSD_BRIDGE:-}" ]; then
+        n="${AUTOSD_BRIDGE#autosd}"
+        "$cli" network create --driver bridge --subnet "10.214.$n.0/24" \
+            --opt com.docker.network.bridge.name="autosdgw$n" \
+            --opt com.docker.network.bridge.enable_icc=false \
+            --opt com.docker.network.bridge.enable_ip_masquerade=false \
+            docker_gwbridge >/dev/null
+    fi
+    "$cli" swarm init --advertise-addr "127.0.0.$n" --listen-addr "127.0.0.$n:2377" \
+        --data-path-port "$((4800 + n))" >/dev/null
+    echo "swarm: initialised (single node, manager on 127.0.0.$n:2377, VXLAN port $((4800 + n)))"
+}
+
+# Tags the test images into the registry and pushes them, so services can pin them by digest.
+autosd_push_test_images() {
+    local cli registry="${AUTOSD_TEST_REGISTRY:?start the registry first}"
+    cli="$(autosd_docker_cli)"
+    local image
+    for image in autosd-test/web:v1 autosd-test/web:v2 autosd-test/web:degrading \
+        autosd-test/unhealthy:latest autosd-test/crash:latest; do
+        "$cli" tag "$image" "$registry/$image"
+        "$cli" push -q "$registry/$image" >/dev/null
+    done
+    echo "registry: pushed the test images to $registry"
 }

@@ -14,15 +14,21 @@ stage setup
 autosd_install_packages
 # A developer may point at an engine of their own; otherwise start a private one and stop it
 # on every way out of this script (success, failure, Ctrl-C).
+# The registry the swarm tests pull from is always ours, stopped the same way.
+trap 'autosd_stop_registry; autosd_stop_dockerd' EXIT
+trap 'exit 130' INT TERM
 if [ -n "${DOCKER_HOST:-}" ] && "$(autosd_docker_cli)" version >/dev/null 2>&1; then
+    # A developer's engine is never turned into a swarm behind their back: the swarm tests
+    # need it to be a manager already (`docker swarm init --advertise-addr 127.0.0.1`).
     echo "dockerd: using the engine already at $DOCKER_HOST"
 else
     unset DOCKER_HOST
-    trap autosd_stop_dockerd EXIT
-    trap 'exit 130' INT TERM
     autosd_start_dockerd
+    autosd_swarm_init
 fi
 autosd_build_test_images
+autosd_start_registry
+autosd_push_test_images
 # The Docker integration tests fail instead of skipping when no engine answers.
 export AUTOSD_REQUIRE_DOCKER=1
 

@@ -22,3 +22,4 @@ pub mod policy;
 pub mod process;
 pub mod secret;
 pub mod store;
+pub mod swarm;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 /// Unix seconds of an engine timestamp (`2026-11-27T11:14:22.123456789Z`); the zero time
 /// the engine uses for "never" is None.
-fn unix_of(ts: &str) -> Option<i64> {
+pub(crate) fn unix_of(ts: &str) -> Option<i64> {
     let secs = ts.get(..19)?;
     let t = humantime::parse_rfc3339(&format!("{secs}Z")).ok()?;
     let unix = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
@@ -37,7 +37,7 @@ fn started_at(info: &ContainerInspectResponse) -> String {
 }
 
 /// Engine output is untrusted text: one line, bounded.
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     one.chars().take(300).collect()
 }

@@ -3,7 +3,8 @@
 //! second container of the same name, so creating it is an atomic test-and-set visible to
 //! every autosd that talks to this engine, whichever machine it runs on. Its holder (who,
 //! host, pid, lease) is a label; a lock whose lease ended, or whose holder ran on this host
-//! and died, is stale and broken by the next taker.
+//! and died, is stale and broken by the next taker. The protocol itself (`test_and_set`) is
+//! shared with the swarm target's config-object lock.
 use super::{DockerTarget, is_conflict, is_not_found, spec};
 use crate::deploy::generic::lock_held;
 use crate::deploy::release::Scope;
@@ -68,15 +69,7 @@ pub fn holder(t: &DockerTarget, scope: &Scope) -> Result<Option<LockHolder>> {
                 .and_then(|c| c.labels)
                 .and_then(|l| l.get(spec::LABEL_LOCK_HOLDER).cloned())
                 .unwrap_or_default();
-            // An unreadable holder label cannot name anyone: treat it as a stale lock.
-            Ok(Some(serde_json::from_str(&raw).unwrap_or(LockHolder {
-                who: "unknown".into(),
-                host: "unknown".into(),
-                pid: 0,
-                operation: "unknown".into(),
-                acquired: 0,
-                expires: 0,
-            })))
+            Ok(Some(read_holder(&raw)))
         }
         Err(e) if is_not_found(&e) => Ok(None),
         Err(e) => Err(t.err(&format!("inspect lock {name}"), e)),
@@ -108,10 +101,7 @@ pub fn acquire(
             serde_json::to_string(who).unwrap_or_default(),
         ),
     ]);
-    let start = Instant::now();
-    let host = target::this_host();
-    let mut notes = Vec::new();
-    loop {
+    let create = || {
         let body = ContainerCreateBody {
             image: Some(image.clone()),
             labels: Some(labels.clone()),
@@ -123,32 +113,75 @@ pub fn acquire(
             ..Default::default()
         };
         match t.rt.block_on(t.docker.create_container(Some(opts), body)) {
-            Ok(_) => {
-                let guard = DockerLock {
-                    rt: t.rt.clone(),
-                    docker: t.docker.clone(),
-                    name,
-                };
-                return Ok((Box::new(guard), notes));
+            Ok(_) => Ok(true),
+            Err(e) if is_conflict(&e) => Ok(false),
+            Err(e) => Err(t.err(&format!("create lock {name}"), e)),
+        }
+    };
+    let notes = test_and_set(
+        scope,
+        wait,
+        t.now,
+        create,
+        || holder(t, scope),
+        || t.remove(&name),
+    )?;
+    let guard = DockerLock {
+        rt: t.rt.clone(),
+        docker: t.docker.clone(),
+        name,
+    };
+    Ok((Box::new(guard), notes))
+}
+
+/// A holder read back from the engine; an unreadable one cannot name anyone, so it reads
+/// as a lock that is already stale.
+pub(crate) fn read_holder(raw: &str) -> LockHolder {
+    serde_json::from_str(raw).unwrap_or(LockHolder {
+        who: "unknown".into(),
+        host: "unknown".into(),
+        pid: 0,
+        operation: "unknown".into(),
+        acquired: 0,
+        expires: 0,
+    })
+}
+
+/// The lock protocol every engine-side lock follows: `create` is an atomic test-and-set
+/// (true: taken; false: someone holds it). A live holder is waited for up to `wait`, then
+/// named in `AUTOSD-LOCK-HELD`; a stale one (lease over, or a dead process on this host) is
+/// removed and named in the returned notes.
+pub(crate) fn test_and_set(
+    scope: &Scope,
+    wait: Duration,
+    now: fn() -> i64,
+    mut create: impl FnMut() -> Result<bool>,
+    holder: impl Fn() -> Result<Option<LockHolder>>,
+    remove: impl Fn() -> Result<()>,
+) -> Result<Vec<String>> {
+    let start = Instant::now();
+    let host = target::this_host();
+    let mut notes = Vec::new();
+    loop {
+        if create()? {
+            return Ok(notes);
+        }
+        match holder()? {
+            Some(h) if !h.is_stale(now(), &host, target::pid_alive) => {
+                if start.elapsed() >= wait {
+                    return Err(lock_held(scope, &h));
+                }
+                std::thread::sleep(Duration::from_millis(250));
             }
-            Err(e) if is_conflict(&e) => match holder(t, scope)? {
-                Some(h) if !h.is_stale((t.now)(), &host, target::pid_alive) => {
-                    if start.elapsed() >= wait {
-                        return Err(lock_held(scope, &h));
-                    }
-                    std::thread::sleep(Duration::from_millis(250));
-                }
-                Some(h) => {
-                    notes.push(format!(
-                        "broke the stale deploy lock of {scope} held by {}",
-                        h.describe()
-                    ));
-                    t.remove(&name)?;
-                }
-                // Released between our create and inspect: try again at once.
-                None => {}
-            },
-            Err(e) => return Err(t.err(&format!("create lock {name}"), e)),
+            Some(h) => {
+                notes.push(format!(
+                    "broke the stale deploy lock of {scope} held by {}",
+                    h.describe()
+                ));
+                remove()?;
+            }
+            // Released between our create and the look: try again at once.
+            None => {}
         }
     }
 }

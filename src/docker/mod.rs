@@ -1,6 +1,8 @@
-//! The `docker` target: the only module that names bollard. It talks to the engine at
-//! `DOCKER_HOST` (unix socket or tcp; negotiated API version) on a private current-thread
-//! runtime behind the synchronous `Target` trait.
+//! The `docker` target, and the engine plumbing it shares with `swarm` (connecting and
+//! negotiating, error mapping, the lock protocol, the gate loop). `docker` and `swarm` are
+//! the only modules that name bollard. It talks to the engine at `DOCKER_HOST` (unix
+//! socket or tcp; negotiated API version) on a private current-thread runtime behind the
+//! synchronous `Target` trait.
 //!
 //! A deploy starts the new release as a *candidate* on loopback-only ephemeral ports beside
 //! the serving release, gates it (the image's HEALTHCHECK and/or an HTTP probe, then the
@@ -9,8 +11,8 @@
 //! gate removes the candidate and never touches what serves. Stopped releases beyond `keep`
 //! are pruned, so a rollback restarts a retained container: no pull, no create.
 //! The deploy lock is a never-started container named after the scope.
-mod diagnose;
-mod lock;
+pub(crate) mod diagnose;
+pub(crate) mod lock;
 pub mod spec;
 
 use crate::deploy::health::{self, Gate, GateFailure, Observation};
@@ -58,7 +60,7 @@ pub struct DockerTarget {
 }
 
 /// How a bollard error reads to a user; `what` names the operation.
-fn engine_error(host: &str, what: &str, e: BollardError) -> Error {
+pub(crate) fn engine_error(host: &str, what: &str, e: BollardError) -> Error {
     match e {
         BollardError::DockerResponseServerError { status_code, message } => {
             let lower = message.to_lowercase();
@@ -76,14 +78,14 @@ fn engine_error(host: &str, what: &str, e: BollardError) -> Error {
     }
 }
 
-fn is_not_found(e: &BollardError) -> bool {
+pub(crate) fn is_not_found(e: &BollardError) -> bool {
     matches!(
         e,
         BollardError::DockerResponseServerError { status_code: 404, .. }
     )
 }
 
-fn is_conflict(e: &BollardError) -> bool {
+pub(crate) fn is_conflict(e: &BollardError) -> bool {
     matches!(
         e,
         BollardError::DockerResponseServerError { status_code: 409, .. }
@@ -103,24 +105,45 @@ fn summary_name(c: &ContainerSummary) -> String {
         .unwrap_or_default()
 }
 
+/// Connects to `docker_host` (the `DOCKER_HOST` value, or the default socket) on a private
+/// current-thread runtime and negotiates the API version. Fails with
+/// `AUTOSD-DOCKER-UNREACHABLE` when nobody answers. Returns the runtime, the client and the
+/// host as it reads in messages.
+pub(crate) fn connect_engine(docker_host: Option<&str>) -> Result<(tokio::runtime::Runtime, Docker, String)> {
+    let host = docker_host.unwrap_or(DEFAULT_HOST).to_string();
+    let rt = crate::deploy::target::current_thread_runtime()?;
+    let docker = Docker::connect_with_host(&host).map_err(|e| engine_error(&host, "connect", e))?;
+    let docker = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version()).await })
+        .map_err(|_| {
+            Error::new(
+                ErrorCode::DockerUnreachable,
+                format!("Docker at {host} did not answer within 10 s"),
+            )
+        })?
+        .map_err(|e| engine_error(&host, "negotiate the API version", e))?;
+    Ok((rt, docker, host))
+}
+
+/// Runs a gate of `spec` over `look` until it decides: Ok(ms until ready) or the failure.
+pub(crate) fn poll_gate(
+    spec: health::GateSpec,
+    look: impl FnMut() -> Result<Observation>,
+) -> Result<std::result::Result<u64, GateFailure>> {
+    // Readiness is polled faster than the interval (looks are cheap, and a quick release
+    // should not wait a whole interval); the window at the interval.
+    let pause = |g: &Gate| match g.ready_at() {
+        None => spec.interval.min(Duration::from_millis(100)),
+        Some(_) => spec.interval,
+    };
+    Gate::new(spec).run(look, pause)
+}
+
 impl DockerTarget {
     /// Connects to `docker_host` (the `DOCKER_HOST` value, or the default socket) and
     /// negotiates the API version. Fails with `AUTOSD-DOCKER-UNREACHABLE` when nobody answers.
     pub fn connect(docker_host: Option<&str>, settings: DockerSettings, now: fn() -> i64) -> Result<Self> {
-        let host = docker_host.unwrap_or(DEFAULT_HOST).to_string();
-        let rt = crate::deploy::target::current_thread_runtime()?;
-        let docker = Docker::connect_with_host(&host).map_err(|e| engine_error(&host, "connect", e))?;
-        let docker = rt
-            .block_on(async {
-                tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version()).await
-            })
-            .map_err(|_| {
-                Error::new(
-                    ErrorCode::DockerUnreachable,
-                    format!("Docker at {host} did not answer within 10 s"),
-                )
-            })?
-            .map_err(|e| engine_error(&host, "negotiate the API version", e))?;
+        let (rt, docker, host) = connect_engine(docker_host)?;
         Ok(DockerTarget {
             rt: std::sync::Arc::new(rt),
             docker,
@@ -340,13 +363,7 @@ impl DockerTarget {
                 humantime::format_duration(spec.stability_window)
             ),
         );
-        // Readiness is polled faster than the interval (looks are cheap, and a quick release
-        // should not wait a whole interval); the window at the interval.
-        let pause = |g: &Gate| match g.ready_at() {
-            None => spec.interval.min(Duration::from_millis(100)),
-            Some(_) => spec.interval,
-        };
-        Gate::new(spec).run(|| self.observe(name, engine, http), pause)
+        poll_gate(spec, || self.observe(name, engine, http))
     }
 
     /// Restarts the containers that served before, after a failed switch.

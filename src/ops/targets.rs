@@ -6,9 +6,10 @@ use crate::deploy::health::GateSpec;
 use crate::deploy::settings::{DEFAULT_KEEP, DockerSettings, GenericSettings, TargetKind};
 use crate::deploy::target::Target;
 use crate::docker::DockerTarget;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::Result;
 use crate::kubernetes::{KubernetesSettings, KubernetesTarget};
 use crate::ops::live::ProjectSession;
+use crate::swarm::{SwarmSettings, SwarmTarget};
 
 /// An environment's target settings, validated for one kind.
 #[derive(Debug, Clone)]
@@ -16,6 +17,7 @@ pub enum Configured {
     Docker(DockerSettings),
     Generic(GenericSettings),
     Kubernetes(KubernetesSettings),
+    Swarm(SwarmSettings),
 }
 
 impl Configured {
@@ -26,12 +28,7 @@ impl Configured {
             TargetKind::Docker => Configured::Docker(DockerSettings::from_target(target, name)?),
             TargetKind::GenericContainer => Configured::Generic(GenericSettings::from_target(target, name)?),
             TargetKind::Kubernetes => Configured::Kubernetes(KubernetesSettings::from_target(target, name)?),
-            TargetKind::Swarm => {
-                return Err(Error::new(
-                    ErrorCode::TargetSettingsInvalid,
-                    format!("the {} target is not built yet", kind.as_str()),
-                ));
-            }
+            TargetKind::Swarm => Configured::Swarm(SwarmSettings::from_target(target, name)?),
         })
     }
 
@@ -40,6 +37,7 @@ impl Configured {
             Configured::Docker(s) => s.gate,
             Configured::Generic(s) => s.gate,
             Configured::Kubernetes(s) => s.gate,
+            Configured::Swarm(s) => s.gate,
         }
     }
 
@@ -47,7 +45,7 @@ impl Configured {
     pub fn keep(&self) -> usize {
         match self {
             Configured::Docker(s) => s.keep,
-            Configured::Generic(_) | Configured::Kubernetes(_) => DEFAULT_KEEP,
+            Configured::Generic(_) | Configured::Kubernetes(_) | Configured::Swarm(_) => DEFAULT_KEEP,
         }
     }
 
@@ -57,6 +55,7 @@ impl Configured {
             Configured::Docker(s) => s.image.as_deref(),
             Configured::Generic(s) => s.image.as_deref(),
             Configured::Kubernetes(s) => s.image.as_deref(),
+            Configured::Swarm(s) => s.image.as_deref(),
         }
     }
 
@@ -66,6 +65,9 @@ impl Configured {
         Ok(match self {
             Configured::Docker(s) => {
                 Box::new(DockerTarget::connect(session.ctx.env.get("DOCKER_HOST"), s, now)?)
+            }
+            Configured::Swarm(s) => {
+                Box::new(SwarmTarget::connect(session.ctx.env.get("DOCKER_HOST"), s, now)?)
             }
             Configured::Generic(settings) => Box::new(GenericTarget {
                 settings,

@@ -18,3 +18,4 @@ mod patch;
 mod preauth;
 mod release;
 mod store;
+mod swarm;

@@ -1,0 +1,499 @@
+//! The `swarm` target: a Docker Swarm service per (project, env), driven through bollard's
+//! services API on the engine at `DOCKER_HOST` (a manager), sharing the docker target's
+//! connection and error plumbing.
+//!
+//! A roll-out (deploy, promote, rollback alike) creates the service or updates it to an
+//! image pinned by registry digest, with the update settings of the project file and
+//! `FailureAction: pause` — autosd judges the result with its own gate over every task of
+//! the roll-out and, when it fails, updates the service back to the ledger's known-good
+//! digest itself (Swarm's own rollback is never used). Every write carries the service
+//! version read before it, and a spec that changed under autosd is reported
+//! (`AUTOSD-TARGET-CONFLICT`), never overwritten. The deploy lock is a Swarm config object.
+mod health;
+mod lock;
+pub mod settings;
+pub mod spec;
+
+pub use settings::SwarmSettings;
+
+use crate::deploy::health::GateFailure;
+use crate::deploy::plan::{Plan, Step};
+use crate::deploy::release::Scope;
+use crate::deploy::target::{
+    Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
+};
+use crate::docker::spec::{LABEL_DIGEST, LABEL_RELEASE};
+use crate::docker::{connect_engine, engine_error, is_conflict, is_not_found, poll_gate};
+use crate::error::{Error, ErrorCode, Result};
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::models::{Service, ServiceSpec};
+use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
+use spec::Pin;
+use std::time::Duration;
+
+pub struct SwarmTarget {
+    /// Shared with lock guards (only `Runtime::block_on` drives a current-thread runtime).
+    rt: std::sync::Arc<tokio::runtime::Runtime>,
+    docker: Docker,
+    host: String,
+    settings: SwarmSettings,
+    /// Unix seconds (from the `Context` in production).
+    now: fn() -> i64,
+}
+
+/// How an engine error reads for a swarm operation `what`: the swarm-specific cases, then
+/// the docker target's mapping.
+pub(crate) fn swarm_error(host: &str, what: &str, e: BollardError) -> Error {
+    if let BollardError::DockerResponseServerError { status_code, message } = &e {
+        let lower = message.to_lowercase();
+        if lower.contains("not a swarm manager") || (*status_code == 503 && lower.contains("swarm")) {
+            return Error::new(
+                ErrorCode::ClusterUnreachable,
+                format!("{what}: the engine at {host} is not a swarm manager: {message}"),
+            )
+            .hint("run `docker swarm init` there, or point DOCKER_HOST at a manager of the swarm");
+        }
+        if lower.contains("out of sequence") {
+            return Error::new(
+                ErrorCode::TargetConflict,
+                format!("{what}: someone else updated it since autosd read it ({message}); nothing was overwritten"),
+            )
+            .hint("see `docker service inspect` for the other change, then run autosd again");
+        }
+        if *status_code == 403 {
+            return Error::new(
+                ErrorCode::TargetForbidden,
+                format!("{what}: the engine at {host} refused it (403): {message}"),
+            )
+            .hint("the engine's authorization plugin must allow this request for autosd's user");
+        }
+    } else if e.to_string().contains("Permission denied") {
+        return Error::new(
+            ErrorCode::TargetForbidden,
+            format!("{what}: permission denied on the Docker socket {host}: {e}"),
+        )
+        .hint(
+            "autosd's user needs read and write access to the socket (e.g. membership of the `docker` group)",
+        );
+    }
+    engine_error(host, what, e)
+}
+
+/// Someone else changed `service` at a point `when` autosd must not overwrite it.
+pub(crate) fn changed_elsewhere(service: &str, when: &str) -> Error {
+    Error::new(
+        ErrorCode::TargetConflict,
+        format!("service {service} was changed by someone else {when}; autosd overwrote nothing"),
+    )
+    .hint("see `docker service inspect` for the other change, then run autosd again")
+}
+
+impl SwarmTarget {
+    /// Connects to `docker_host` (or the default socket) and checks that it is a swarm
+    /// manager: `AUTOSD-DOCKER-UNREACHABLE` when nobody answers, `AUTOSD-CLUSTER-UNREACHABLE`
+    /// when it answers but manages no swarm.
+    pub fn connect(docker_host: Option<&str>, settings: SwarmSettings, now: fn() -> i64) -> Result<Self> {
+        let (rt, docker, host) = connect_engine(docker_host)?;
+        rt.block_on(docker.inspect_swarm())
+            .map_err(|e| swarm_error(&host, "inspect the swarm", e))?;
+        Ok(SwarmTarget {
+            rt: std::sync::Arc::new(rt),
+            docker,
+            host,
+            settings,
+            now,
+        })
+    }
+
+    pub fn settings(&self) -> &SwarmSettings {
+        &self.settings
+    }
+
+    fn err(&self, what: &str, e: BollardError) -> Error {
+        swarm_error(&self.host, what, e)
+    }
+
+    fn inspect(&self, service: &str) -> Result<Option<Service>> {
+        match self.rt.block_on(
+            self.docker
+                .inspect_service(service, None::<InspectServiceOptions>),
+        ) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.err(&format!("inspect service {service}"), e)),
+        }
+    }
+
+    fn require(&self, scope: &Scope) -> Result<(String, Service)> {
+        let name = self.settings.service_name(scope);
+        match self.inspect(&name)? {
+            Some(s) => Ok((name, s)),
+            None => Err(Error::new(
+                ErrorCode::TargetObjectMissing,
+                format!("service {name} of {scope} does not exist"),
+            )
+            .hint("`autosd deploy --target swarm` creates it; or set `service:` to the service's name")),
+        }
+    }
+
+    /// Writes `spec`: creates the service when `current` is None, else updates it at the
+    /// version `current` was read at, so a change by anyone in between is refused by the
+    /// engine. Returns the spec as the engine stored it, the reference for every later look.
+    fn write(&self, service: &str, current: Option<&Service>, spec: ServiceSpec) -> Result<ServiceSpec> {
+        let generation = spec::generation(&spec);
+        match current {
+            None => match self.rt.block_on(self.docker.create_service(spec, None)) {
+                Ok(_) => {}
+                Err(e) if is_conflict(&e) => {
+                    return Err(changed_elsewhere(
+                        service,
+                        "(created) while autosd was creating it",
+                    ));
+                }
+                Err(e) => return Err(self.err(&format!("create service {service}"), e)),
+            },
+            Some(svc) => {
+                let index = svc.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+                let version = i32::try_from(index).map_err(|_| {
+                    Error::new(
+                        ErrorCode::TargetFailed,
+                        format!(
+                            "service {service} is at version {index}, beyond what the API client can send"
+                        ),
+                    )
+                })?;
+                let opts = UpdateServiceOptions {
+                    version,
+                    ..Default::default()
+                };
+                self.rt
+                    .block_on(self.docker.update_service(service, spec, opts, None))
+                    .map_err(|e| self.err(&format!("update service {service}"), e))?;
+            }
+        }
+        let stored = self.inspect(service)?.and_then(|s| s.spec);
+        match stored {
+            Some(stored) if spec::generation(&stored) == generation => Ok(stored),
+            _ => Err(changed_elsewhere(service, "right after autosd updated it")),
+        }
+    }
+
+    /// The gate over the roll-out `expected`: Ok(ms until every task was ready) or why not.
+    fn gate(
+        &self,
+        service: &str,
+        expected: &ServiceSpec,
+        plan: &Plan,
+        progress: &mut dyn Progress,
+    ) -> Result<std::result::Result<u64, GateFailure>> {
+        let g = plan.gate;
+        progress.phase(
+            Phase::Health,
+            &format!(
+                "service {service}: all {} task(s) running and healthy within {}, then for {}",
+                spec::replicas(expected),
+                humantime::format_duration(g.ready_timeout),
+                humantime::format_duration(g.stability_window)
+            ),
+        );
+        poll_gate(g, || self.observe_rollout(service, expected))
+    }
+
+    /// The target side of every plan: roll out, gate, and on a failed gate revert.
+    fn run(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
+        let rolls_out = plan.steps.iter().any(|s| matches!(s, Step::RollOut { .. }));
+        if !rolls_out {
+            return Err(Error::new(
+                ErrorCode::Internal,
+                "a swarm plan must roll out: it has no RollOut step",
+            ));
+        }
+        let known_good = plan.steps.iter().find_map(|s| match s {
+            Step::RevertOnFailure { digest } => digest.clone(),
+            _ => None,
+        });
+        let service = self.settings.service_name(&plan.scope);
+        // The version every write below is checked against.
+        let before = self.inspect(&service)?;
+        let pin = Pin::of(&plan.release);
+        let base = before.as_ref().and_then(|s| s.spec.as_ref());
+        let spec = spec::service_spec(&self.settings, &plan.scope, base, &pin, self.settings.replicas);
+        progress.phase(
+            Phase::Start,
+            &format!(
+                "{} service {service} with {} (release {})",
+                if before.is_some() { "updating" } else { "creating" },
+                pin.digest,
+                pin.release_id
+            ),
+        );
+        let expected = self.write(&service, before.as_ref(), spec)?;
+        let failure = match self.gate(&service, &expected, plan, progress) {
+            Ok(Ok(ms)) => return Ok(Outcome::Healthy { ready_after_ms: ms }),
+            Ok(Err(failure)) => failure,
+            // Someone else's change is theirs to keep.
+            Err(e) if e.code == ErrorCode::TargetConflict => return Err(e),
+            // The gate could not finish (the engine stopped answering): the release was never
+            // proven, so try to put the known-good one back before reporting.
+            Err(e) => {
+                let back = self.revert(plan, &service, &expected, before.is_none(), known_good, progress);
+                let what = match back {
+                    Ok(true) => "the known-good release serves again".to_string(),
+                    Ok(false) => "nothing known-good serves".to_string(),
+                    Err(r) => format!("it could not be reverted either ({})", r.message),
+                };
+                return Err(Error {
+                    message: format!("{}; {what}", e.message),
+                    ..e
+                });
+            }
+        };
+        progress.phase(
+            Phase::Switch,
+            &format!(
+                "release {} failed its gate: {}",
+                pin.release_id,
+                failure.describe()
+            ),
+        );
+        let previous_serving =
+            self.revert(plan, &service, &expected, before.is_none(), known_good, progress)?;
+        Ok(Outcome::GateFailed {
+            failure,
+            previous_serving,
+        })
+    }
+
+    /// After a failed gate: updates the service back to `known_good` and gates that (true if
+    /// it serves again); with none, takes the release out of service (removes a service this
+    /// run created, else scales it to 0). Refuses, with a conflict, when the spec is no longer
+    /// the one autosd rolled out.
+    fn revert(
+        &self,
+        plan: &Plan,
+        service: &str,
+        expected: &ServiceSpec,
+        created: bool,
+        known_good: Option<String>,
+        progress: &mut dyn Progress,
+    ) -> Result<bool> {
+        let now = match self.inspect(service)? {
+            Some(now) if now.spec.as_ref() == Some(expected) => now,
+            _ => {
+                return Err(changed_elsewhere(
+                    service,
+                    "after its roll-out failed the gate: autosd did not revert it",
+                ));
+            }
+        };
+        let Some(digest) = known_good else {
+            if created {
+                progress.phase(
+                    Phase::Switch,
+                    &format!("removing service {service} (nothing was known-good)"),
+                );
+                self.rt
+                    .block_on(self.docker.delete_service(service))
+                    .map_err(|e| self.err(&format!("remove service {service}"), e))?;
+            } else {
+                progress.phase(
+                    Phase::Switch,
+                    &format!("scaling service {service} to 0 (nothing was known-good)"),
+                );
+                let mut down = expected.clone();
+                if let Some(mode) = down.mode.as_mut().and_then(|m| m.replicated.as_mut()) {
+                    mode.replicas = Some(0);
+                }
+                self.write(service, Some(&now), down)?;
+            }
+            return Ok(false);
+        };
+        let from = plan.from.as_ref().filter(|r| r.digest == digest);
+        let pin = Pin {
+            release_id: from.map_or_else(|| plan.release.id.clone(), |r| r.id.clone()),
+            image: from.map_or_else(|| digest.clone(), |r| r.image.clone()),
+            rollout: format!("{}-revert", plan.release.id),
+            digest,
+        };
+        let spec = spec::service_spec(
+            &self.settings,
+            &plan.scope,
+            now.spec.as_ref(),
+            &pin,
+            self.settings.replicas,
+        );
+        progress.phase(
+            Phase::Switch,
+            &format!("updating service {service} back to the known-good {}", pin.digest),
+        );
+        let stored = self.write(service, Some(&now), spec)?;
+        Ok(self.gate(service, &stored, plan, progress)?.is_ok())
+    }
+}
+
+impl Target for SwarmTarget {
+    fn kind(&self) -> &'static str {
+        "swarm"
+    }
+
+    fn strategy(&self) -> crate::deploy::plan::Strategy {
+        crate::deploy::plan::Strategy::RollingUpdate
+    }
+
+    fn preview(&self, plan: &Plan) -> Result<Option<serde_json::Value>> {
+        let service = self.settings.service_name(&plan.scope);
+        let before = self.inspect(&service)?;
+        let base = before.as_ref().and_then(|s| s.spec.as_ref());
+        let spec = spec::service_spec(
+            &self.settings,
+            &plan.scope,
+            base,
+            &Pin::of(&plan.release),
+            self.settings.replicas,
+        );
+        serde_json::to_value(spec)
+            .map(Some)
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("render the service spec: {e}")))
+    }
+
+    fn resolve(&self, image: &str, progress: &mut dyn Progress) -> Result<String> {
+        progress.phase(Phase::Pull, &format!("resolving {image} to its registry digest"));
+        let found = self
+            .rt
+            .block_on(self.docker.inspect_registry_image(image, None))
+            .map_err(|e| {
+                let err = self.err(&format!("look up {image} in its registry"), e);
+                if err.code == ErrorCode::TargetFailed {
+                    Error::new(ErrorCode::ImageNotFound, err.message).hint(
+                        "push the image to a registry every node can pull from: services run images by registry digest",
+                    )
+                } else {
+                    err
+                }
+            })?;
+        let digest = found.descriptor.digest.ok_or_else(|| {
+            Error::new(
+                ErrorCode::ImageNotFound,
+                format!("the registry gave no digest for {image}"),
+            )
+        })?;
+        Ok(spec::pinned(image, &digest))
+    }
+
+    fn retained(&self, _: &Scope) -> Result<Vec<(String, String)>> {
+        // Swarm keeps no stopped release: a rollback is a roll-out of the known-good digest.
+        Ok(vec![])
+    }
+
+    fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
+        self.run(plan, progress)
+    }
+
+    fn rollback(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
+        self.run(plan, progress)
+    }
+
+    fn current(&self, scope: &Scope) -> Result<Option<Running>> {
+        let service = self.settings.service_name(scope);
+        Ok(self.inspect(&service)?.and_then(|s| s.spec).map(|spec| Running {
+            release_id: spec::label(&spec, LABEL_RELEASE).map(str::to_string),
+            digest: spec::label(&spec, LABEL_DIGEST).map(str::to_string).or_else(|| {
+                spec.task_template
+                    .as_ref()
+                    .and_then(|t| t.container_spec.as_ref())
+                    .and_then(|c| c.image.clone())
+            }),
+            unit: service,
+        }))
+    }
+
+    fn health(&self, scope: &Scope) -> Result<HealthReport> {
+        let d = self.diagnose_service(scope)?;
+        Ok(HealthReport {
+            healthy: d.healthy,
+            detail: d.detail,
+        })
+    }
+
+    fn restart(&self, scope: &Scope) -> Result<()> {
+        // `docker service update --force`: new tasks of the same spec, at the version read.
+        let (name, svc) = self.require(scope)?;
+        let mut spec = svc.spec.clone().unwrap_or_default();
+        let task = spec.task_template.get_or_insert_with(Default::default);
+        task.force_update = Some(task.force_update.unwrap_or(0).wrapping_add(1));
+        self.write(&name, Some(&svc), spec).map(|_| ())
+    }
+
+    fn diagnose(&self, scope: &Scope) -> Result<Diagnosis> {
+        self.diagnose_service(scope)
+    }
+
+    fn lock(
+        &self,
+        scope: &Scope,
+        holder: &LockHolder,
+        wait: Duration,
+    ) -> Result<(Box<dyn LockGuard>, Vec<String>)> {
+        lock::acquire(self, scope, holder, wait)
+    }
+
+    fn lock_holder(&self, scope: &Scope) -> Result<Option<LockHolder>> {
+        lock::holder(self, scope)
+    }
+
+    fn break_lock(&self, scope: &Scope) -> Result<bool> {
+        lock::break_lock(self, scope)
+    }
+
+    fn recover(&self, _: &Scope, _: &[String]) -> Result<()> {
+        // An interrupted run leaves at most a service spec that was never judged; the RollOut
+        // that follows in the same plan replaces it. There are no candidates to remove.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status_code: u16, message: &str) -> BollardError {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn engine_answers_map_to_the_swarm_errors() {
+        let e = swarm_error(
+            "h",
+            "inspect the swarm",
+            answered(503, "This node is not a swarm manager. Use \"docker swarm init\""),
+        );
+        assert_eq!(e.code, ErrorCode::ClusterUnreachable);
+        assert!(e.hints.iter().any(|h| h.contains("docker swarm init")), "{e:?}");
+        let e = swarm_error(
+            "h",
+            "update service web",
+            answered(500, "rpc error: code = Unknown desc = update out of sequence"),
+        );
+        assert_eq!(e.code, ErrorCode::TargetConflict);
+        assert!(e.message.contains("update service web"), "{}", e.message);
+        let e = swarm_error(
+            "h",
+            "create service web",
+            answered(403, "authorization denied by plugin"),
+        );
+        assert_eq!(e.code, ErrorCode::TargetForbidden);
+        assert!(e.message.contains("create service web"), "{}", e.message);
+        // Everything else reads as on the docker target.
+        assert_eq!(
+            swarm_error("h", "x", answered(500, "boom")).code,
+            ErrorCode::TargetFailed
+        );
+        let e = changed_elsewhere("web", "while autosd gated its roll-out");
+        assert_eq!(e.code, ErrorCode::TargetConflict);
+        assert!(e.message.contains("overwrote nothing"));
+    }
+}

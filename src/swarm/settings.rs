@@ -1,0 +1,300 @@
+//! The `swarm` settings of an environment (`kind: swarm`, or nested under `swarm:`),
+//! validated into `SwarmSettings` with every problem at the line of its key. Pure: no engine.
+use crate::config::TargetSettings;
+use crate::deploy::health::GateSpec;
+use crate::deploy::release::Scope;
+use crate::deploy::settings::{PortMap, Section, TargetKind, parse_port};
+use crate::error::Result;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSwarm {
+    /// The image deployed when `--image` is not given.
+    image: Option<String>,
+    /// The service name; default `<project>-<env>`.
+    service: Option<String>,
+    replicas: Option<u64>,
+    #[serde(default)]
+    ports: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    command: Option<Vec<String>>,
+    /// Extra labels on the service (the `io.autosd.` ones are autosd's).
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    /// Run an init process as PID 1 (signals reach the app; `--init`).
+    init: Option<bool>,
+    /// How long a replaced task gets to exit before it is killed (the stop grace period).
+    stop_timeout: Option<String>,
+    #[serde(default)]
+    update: RawUpdate,
+    #[serde(default)]
+    health: RawHealth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpdate {
+    parallelism: Option<u64>,
+    delay: Option<String>,
+    monitor: Option<String>,
+    order: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    ready_timeout: Option<String>,
+    stability_window: Option<String>,
+    interval: Option<String>,
+}
+
+/// Which task goes first when Swarm replaces one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    StopFirst,
+    StartFirst,
+}
+
+/// The service's `UpdateConfig`, minus what autosd fixes (failure action `pause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateSettings {
+    /// Tasks replaced at once (0: all).
+    pub parallelism: u64,
+    pub delay: Duration,
+    /// How long Swarm watches each replaced task before the next batch.
+    pub monitor: Duration,
+    pub order: Order,
+}
+
+impl Default for UpdateSettings {
+    /// Swarm's own defaults.
+    fn default() -> Self {
+        UpdateSettings {
+            parallelism: 1,
+            delay: Duration::ZERO,
+            monitor: Duration::from_secs(5),
+            order: Order::StopFirst,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwarmSettings {
+    pub image: Option<String>,
+    /// The service name as written; `service_name` applies the default.
+    pub service: Option<String>,
+    pub replicas: u64,
+    /// Published with mode=host on every node that runs a task (no routing mesh).
+    pub ports: Vec<PortMap>,
+    pub env: BTreeMap<String, String>,
+    pub command: Option<Vec<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub init: bool,
+    pub stop_timeout: Duration,
+    pub update: UpdateSettings,
+    pub gate: GateSpec,
+}
+
+/// Most replicas a project file may ask for; a typo (10000) should not reach the engine.
+const MAX_REPLICAS: u64 = 1000;
+
+/// Docker's rule for service names: a letter or digit, then letters, digits, `_`, `.`, `-`.
+fn valid_service_name(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+impl SwarmSettings {
+    /// Validates the `swarm` settings of an environment's `target` mapping.
+    pub fn from_target(target: &TargetSettings, env: &str) -> Result<Self> {
+        let mut s = Section::of(target, TargetKind::Swarm, env)?;
+        let Some(raw) = s.parse::<RawSwarm>() else {
+            return Err(s.error());
+        };
+        if let Some(name) = &raw.service
+            && !valid_service_name(name)
+        {
+            s.problem(
+                "service",
+                format!("`{name}` is not a service name (letters, digits, `_`, `.`, `-`; at most 63)"),
+            );
+        }
+        let replicas = raw.replicas.unwrap_or(1);
+        if !(1..=MAX_REPLICAS).contains(&replicas) {
+            s.problem(
+                "replicas",
+                format!(
+                    "{replicas} is out of range: from 1 to {MAX_REPLICAS} (the gate needs a task to judge)"
+                ),
+            );
+        }
+        let mut ports = Vec::new();
+        for (i, p) in raw.ports.iter().enumerate() {
+            match parse_port(p) {
+                // Host-mode publishing binds every interface of the node; an address cannot be chosen.
+                Ok(pm) if pm.host_ip != "0.0.0.0" => s.problem(
+                    &format!("ports.{i}"),
+                    format!(
+                        "port `{p}`: swarm publishes on every address of the node (mode=host); write host:container"
+                    ),
+                ),
+                Ok(pm) => ports.push(pm),
+                Err(e) => s.problem(&format!("ports.{i}"), e),
+            }
+        }
+        s.env_names(&raw.env);
+        if raw.command.as_ref().is_some_and(Vec::is_empty) {
+            s.problem(
+                "command",
+                "give at least the program, or leave it out to use the image's",
+            );
+        }
+        for key in raw.labels.keys() {
+            if key.starts_with("io.autosd.") || key.is_empty() {
+                s.problem(
+                    &format!("labels.{key}"),
+                    format!("`{key}`: labels under io.autosd. are autosd's own"),
+                );
+            }
+        }
+        let d = UpdateSettings::default();
+        let u = &raw.update;
+        let order = match u.order.as_deref() {
+            None | Some("stop-first") => Order::StopFirst,
+            Some("start-first") => Order::StartFirst,
+            Some(other) => {
+                s.problem(
+                    "update.order",
+                    format!("`{other}` is not an order: write start-first or stop-first"),
+                );
+                d.order
+            }
+        };
+        // A new task cannot bind the host port its predecessor still holds on the same node.
+        if order == Order::StartFirst && !ports.is_empty() {
+            s.problem(
+                "update.order",
+                "start-first cannot publish host-mode `ports`: the new task would find its port taken by the old one; use stop-first",
+            );
+        }
+        let update = UpdateSettings {
+            parallelism: u.parallelism.unwrap_or(d.parallelism),
+            delay: s.duration("update.delay", &u.delay, d.delay),
+            monitor: s.duration("update.monitor", &u.monitor, d.monitor),
+            order,
+        };
+        let stop_timeout = s.duration("stop_timeout", &raw.stop_timeout, Duration::from_secs(10));
+        let h = &raw.health;
+        let gate = s.gate(&h.ready_timeout, &h.stability_window, &h.interval);
+        s.finish(SwarmSettings {
+            image: raw.image,
+            service: raw.service,
+            replicas,
+            ports,
+            env: raw.env,
+            command: raw.command,
+            labels: raw.labels,
+            init: raw.init.unwrap_or(false),
+            stop_timeout,
+            update,
+            gate,
+        })
+    }
+
+    /// The service of `scope`: as configured, else `<project>-<env>` (one service per
+    /// project and environment, so promote moves a digest from one to the other).
+    pub fn service_name(&self, scope: &Scope) -> String {
+        self.service
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", scope.project, scope.env))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use serde_json::json;
+
+    fn target(v: serde_json::Value) -> TargetSettings {
+        TargetSettings::from_json(v, 7)
+    }
+
+    #[test]
+    fn flat_and_nested_forms_validate_with_defaults() {
+        let t = target(json!({"kind": "swarm", "image": "reg/shop:v1", "ports": ["8080:80"]}));
+        let s = SwarmSettings::from_target(&t, "staging").expect("valid");
+        assert_eq!(s.replicas, 1);
+        assert_eq!(s.update, UpdateSettings::default());
+        assert_eq!(s.ports[0].host_port, 8080);
+        assert_eq!(s.service_name(&Scope::new("shop", "staging")), "shop-staging");
+        let t = target(json!({"swarm": {
+            "service": "web", "replicas": 3, "env": {"MODE": "x"}, "labels": {"team": "a"},
+            "update": {"parallelism": 2, "delay": "1s", "monitor": "3s", "order": "start-first"},
+            "health": {"stability_window": "2s", "interval": "500ms"}
+        }}));
+        let s = SwarmSettings::from_target(&t, "prod").expect("valid");
+        assert_eq!(s.service_name(&Scope::new("shop", "prod")), "web");
+        assert_eq!(
+            s.update,
+            UpdateSettings {
+                parallelism: 2,
+                delay: Duration::from_secs(1),
+                monitor: Duration::from_secs(3),
+                order: Order::StartFirst
+            }
+        );
+        assert_eq!(s.gate.stability_window, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn every_problem_is_collected() {
+        let t = target(json!({"swarm": {
+            "service": "-bad name", "replicas": 0, "ports": ["127.0.0.1:80:80", "x:1"],
+            "env": {"1X": "y"}, "command": [], "labels": {"io.autosd.release": "r"},
+            "update": {"order": "sideways", "delay": "soon"}, "health": {"interval": "0s"}
+        }}));
+        let e = SwarmSettings::from_target(&t, "dev").expect_err("invalid");
+        assert_eq!(e.code, ErrorCode::TargetSettingsInvalid);
+        for needle in [
+            "line 7",
+            "-bad name",
+            "replicas: 0 is out of range",
+            "127.0.0.1:80:80",
+            "x:1",
+            "1X",
+            "command:",
+            "io.autosd.release",
+            "sideways",
+            "soon",
+            "health.interval: must be more than 0",
+        ] {
+            assert!(e.message.contains(needle), "{needle} in {}", e.message);
+        }
+        let t = target(json!({"swarm": {"ports": ["80:80"], "update": {"order": "start-first"}}}));
+        let e = SwarmSettings::from_target(&t, "dev").expect_err("start-first with ports");
+        assert!(e.message.contains("start-first cannot publish"), "{}", e.message);
+        let e =
+            SwarmSettings::from_target(&target(json!({"swarm": {"replica": 2}})), "dev").expect_err("typo");
+        assert!(e.message.contains("replica"), "{}", e.message);
+    }
+
+    #[test]
+    fn problems_name_the_line_of_their_key() {
+        let text = "version: 1\nproject: shop\nenvironments:\n  staging:\n    target:\n      kind: swarm\n      replicas: 2\n      update:\n        parallelism: 1\n        monitor: later\n      health:\n        ready_timeout: 5x\n";
+        let config = crate::config::parse(text, std::path::Path::new("c.yml"), std::path::Path::new("/"))
+            .expect("project file");
+        let t = config.environment("staging").expect("env").target.clone();
+        let e = SwarmSettings::from_target(&t, "staging").expect_err("invalid");
+        for needle in ["line 10: update.monitor", "line 12: health.ready_timeout"] {
+            assert!(e.message.contains(needle), "{needle} in {}", e.message);
+        }
+    }
+}
