@@ -1,6 +1,7 @@
 //! The `Target` trait: what a deployment platform must offer so that every target gets the
 //! same plan, gate, ledger and lock semantics. Implementations: `docker::DockerTarget`,
-//! `deploy::generic::GenericTarget`. Targets never touch the ledger or the audit log.
+//! `deploy::generic::GenericTarget`, `swarm::SwarmTarget`, `kubernetes::KubernetesTarget`
+//! (the last two through `deploy::rolling`). Targets never touch the ledger or the audit log.
 use crate::deploy::health::{GateFailure, Observation};
 use crate::deploy::plan::{Plan, Strategy};
 use crate::deploy::release::Scope;

@@ -20,6 +20,7 @@ pub use settings::KubernetesSettings;
 use crate::deploy::health::{Gate, GateFailure, GateSpec, Observation};
 use crate::deploy::plan::{Plan, Step, Strategy};
 use crate::deploy::release::Scope;
+use crate::deploy::rolling::{Orchestrator, Rollout};
 use crate::deploy::target::{
     Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
 };
@@ -39,7 +40,7 @@ pub struct KubernetesTarget {
 }
 
 /// What a roll-out sent, so a frozen failure can re-send it.
-struct Applied {
+pub struct Applied {
     deployment: String,
     container: String,
     image: String,
@@ -120,7 +121,7 @@ impl KubernetesTarget {
             .map_err(|e| api_error(&self.conn.server, self.req("patch", name), e))
     }
 
-    fn roll_out(
+    fn apply_release(
         &self,
         scope: &Scope,
         image: &str,
@@ -141,7 +142,7 @@ impl KubernetesTarget {
 
     /// Waits for the roll-out of `name` and gates it: `Ok(Ok(ms until ready))`, or the
     /// failure. Errors talking to the cluster are `Err`.
-    fn gate(
+    fn gate_rollout(
         &self,
         name: &str,
         spec: GateSpec,
@@ -192,67 +193,48 @@ impl KubernetesTarget {
         );
         self.apply(&applied.deployment, &body).map(|_| ())
     }
+}
 
-    /// RollOut → HealthGate → RevertOnFailure, for deploy, promote and rollback alike.
-    fn run(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
-        let scope = &plan.scope;
-        let mut applied: Option<Applied> = None;
-        let mut failed: Option<GateFailure> = None;
-        let mut outcome = None;
-        for step in &plan.steps {
-            match step {
-                Step::RollOut { digest } => {
-                    applied = Some(self.roll_out(scope, digest, &plan.release.id, progress)?);
-                }
-                Step::HealthGate { gate } => {
-                    let Some(a) = &applied else { continue };
-                    match self.gate(&a.deployment, *gate, progress)? {
-                        Ok(ms) => outcome = Some(Outcome::Healthy { ready_after_ms: ms }),
-                        Err(f) => failed = Some(f),
-                    }
-                }
-                Step::RevertOnFailure { digest } => {
-                    let (Some(failure), Some(a)) = (failed.take(), &applied) else {
-                        continue;
-                    };
-                    let previous_serving = match digest {
-                        Some(known_good) => {
-                            // The known-good release is what the ledger says served before
-                            // (`plan.from`); the fallback id only names an unexpected plan.
-                            let id = plan
-                                .from
-                                .as_ref()
-                                .filter(|r| &r.digest == known_good)
-                                .map(|r| r.id.clone())
-                                .unwrap_or_else(|| format!("known-good-before-{}", plan.release.id));
-                            progress.phase(
-                                Phase::Switch,
-                                &format!("the gate failed: re-applying the known-good {known_good} ({id})"),
-                            );
-                            let back = self.roll_out(scope, known_good, &id, progress)?;
-                            self.gate(&back.deployment, plan.gate, progress)?.is_ok()
-                        }
-                        None => {
-                            self.freeze(a, progress)?;
-                            false
-                        }
-                    };
-                    return Ok(Outcome::GateFailed {
-                        failure,
-                        previous_serving,
-                    });
-                }
-                _ => {}
-            }
+impl Orchestrator for KubernetesTarget {
+    type Written = Applied;
+
+    fn roll_out(&self, scope: &Scope, rollout: &Rollout, progress: &mut dyn Progress) -> Result<Applied> {
+        self.apply_release(scope, &rollout.digest, &rollout.release_id, progress)
+    }
+
+    fn gate(
+        &self,
+        applied: &Applied,
+        spec: GateSpec,
+        progress: &mut dyn Progress,
+    ) -> Result<std::result::Result<u64, GateFailure>> {
+        self.gate_rollout(&applied.deployment, spec, progress)
+    }
+
+    /// Server-side apply would refuse to take over a field another manager set since, but
+    /// a change by a manager sharing autosd's fields would slip through: compare the image.
+    fn still_ours(&self, applied: &Applied) -> Result<()> {
+        let now = self.get(&applied.deployment)?;
+        let image = patch::image_of(&now, &applied.container);
+        if image.as_deref() == Some(applied.image.as_str()) {
+            return Ok(());
         }
-        if let Some(failure) = failed {
-            // A plan without a revert step: report the failure as it stands.
-            return Ok(Outcome::GateFailed {
-                failure,
-                previous_serving: false,
-            });
-        }
-        outcome.ok_or_else(|| Error::new(ErrorCode::Internal, "the plan had no roll-out and health gate"))
+        Err(Error::new(
+            ErrorCode::TargetConflict,
+            format!(
+                "Deployment {}/{} was changed by someone else after its roll-out failed the gate \
+                 (container {} now runs {}); autosd did not revert it",
+                self.settings.namespace,
+                applied.deployment,
+                applied.container,
+                image.as_deref().unwrap_or("nothing")
+            ),
+        )
+        .hint("see `kubectl rollout history` for the other change, then run autosd again"))
+    }
+
+    fn withdraw(&self, applied: &Applied, progress: &mut dyn Progress) -> Result<()> {
+        self.freeze(applied, progress)
     }
 }
 
@@ -301,11 +283,11 @@ impl Target for KubernetesTarget {
     }
 
     fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
-        self.run(plan, progress)
+        crate::deploy::rolling::run(self, plan, progress)
     }
 
     fn rollback(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
-        self.run(plan, progress)
+        crate::deploy::rolling::run(self, plan, progress)
     }
 
     fn current(&self, scope: &Scope) -> Result<Option<Running>> {

@@ -16,9 +16,10 @@ pub mod spec;
 
 pub use settings::SwarmSettings;
 
-use crate::deploy::health::GateFailure;
-use crate::deploy::plan::{Plan, Step};
+use crate::deploy::health::{GateFailure, GateSpec};
+use crate::deploy::plan::Plan;
 use crate::deploy::release::Scope;
+use crate::deploy::rolling::{Orchestrator, Rollout};
 use crate::deploy::target::{
     Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
 };
@@ -29,7 +30,6 @@ use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{Service, ServiceSpec};
 use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
-use spec::Pin;
 use std::time::Duration;
 
 pub struct SwarmTarget {
@@ -180,14 +180,13 @@ impl SwarmTarget {
     }
 
     /// The gate over the roll-out `expected`: Ok(ms until every task was ready) or why not.
-    fn gate(
+    fn gate_rollout(
         &self,
         service: &str,
         expected: &ServiceSpec,
-        plan: &Plan,
+        g: GateSpec,
         progress: &mut dyn Progress,
     ) -> Result<std::result::Result<u64, GateFailure>> {
-        let g = plan.gate;
         progress.phase(
             Phase::Health,
             &format!(
@@ -199,136 +198,87 @@ impl SwarmTarget {
         );
         poll_gate(g, || self.observe_rollout(service, expected))
     }
+}
 
-    /// The target side of every plan: roll out, gate, and on a failed gate revert.
-    fn run(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
-        let rolls_out = plan.steps.iter().any(|s| matches!(s, Step::RollOut { .. }));
-        if !rolls_out {
-            return Err(Error::new(
-                ErrorCode::Internal,
-                "a swarm plan must roll out: it has no RollOut step",
-            ));
-        }
-        let known_good = plan.steps.iter().find_map(|s| match s {
-            Step::RevertOnFailure { digest } => digest.clone(),
-            _ => None,
-        });
-        let service = self.settings.service_name(&plan.scope);
-        // The version every write below is checked against.
+/// A roll-out as the engine stored it.
+pub struct Written {
+    service: String,
+    /// The spec read back after the write: what every later look and check compares with.
+    spec: ServiceSpec,
+    /// This roll-out created the service (so taking it out of service removes it).
+    created: bool,
+}
+
+impl Orchestrator for SwarmTarget {
+    type Written = Written;
+
+    fn roll_out(&self, scope: &Scope, rollout: &Rollout, progress: &mut dyn Progress) -> Result<Written> {
+        let service = self.settings.service_name(scope);
+        // The version the write is checked against.
         let before = self.inspect(&service)?;
-        let pin = Pin::of(&plan.release);
         let base = before.as_ref().and_then(|s| s.spec.as_ref());
-        let spec = spec::service_spec(&self.settings, &plan.scope, base, &pin, self.settings.replicas);
+        let spec = spec::service_spec(&self.settings, scope, base, rollout, self.settings.replicas);
         progress.phase(
             Phase::Start,
             &format!(
                 "{} service {service} with {} (release {})",
                 if before.is_some() { "updating" } else { "creating" },
-                pin.digest,
-                pin.release_id
+                rollout.digest,
+                rollout.release_id
             ),
         );
-        let expected = self.write(&service, before.as_ref(), spec)?;
-        let failure = match self.gate(&service, &expected, plan, progress) {
-            Ok(Ok(ms)) => return Ok(Outcome::Healthy { ready_after_ms: ms }),
-            Ok(Err(failure)) => failure,
-            // Someone else's change is theirs to keep.
-            Err(e) if e.code == ErrorCode::TargetConflict => return Err(e),
-            // The gate could not finish (the engine stopped answering): the release was never
-            // proven, so try to put the known-good one back before reporting.
-            Err(e) => {
-                let back = self.revert(plan, &service, &expected, before.is_none(), known_good, progress);
-                let what = match back {
-                    Ok(true) => "the known-good release serves again".to_string(),
-                    Ok(false) => "nothing known-good serves".to_string(),
-                    Err(r) => format!("it could not be reverted either ({})", r.message),
-                };
-                return Err(Error {
-                    message: format!("{}; {what}", e.message),
-                    ..e
-                });
-            }
-        };
-        progress.phase(
-            Phase::Switch,
-            &format!(
-                "release {} failed its gate: {}",
-                pin.release_id,
-                failure.describe()
-            ),
-        );
-        let previous_serving =
-            self.revert(plan, &service, &expected, before.is_none(), known_good, progress)?;
-        Ok(Outcome::GateFailed {
-            failure,
-            previous_serving,
+        let spec = self.write(&service, before.as_ref(), spec)?;
+        Ok(Written {
+            service,
+            spec,
+            created: before.is_none(),
         })
     }
 
-    /// After a failed gate: updates the service back to `known_good` and gates that (true if
-    /// it serves again); with none, takes the release out of service (removes a service this
-    /// run created, else scales it to 0). Refuses, with a conflict, when the spec is no longer
-    /// the one autosd rolled out.
-    fn revert(
+    fn gate(
         &self,
-        plan: &Plan,
-        service: &str,
-        expected: &ServiceSpec,
-        created: bool,
-        known_good: Option<String>,
+        written: &Written,
+        spec: GateSpec,
         progress: &mut dyn Progress,
-    ) -> Result<bool> {
-        let now = match self.inspect(service)? {
-            Some(now) if now.spec.as_ref() == Some(expected) => now,
-            _ => {
-                return Err(changed_elsewhere(
-                    service,
-                    "after its roll-out failed the gate: autosd did not revert it",
-                ));
-            }
-        };
-        let Some(digest) = known_good else {
-            if created {
-                progress.phase(
-                    Phase::Switch,
-                    &format!("removing service {service} (nothing was known-good)"),
-                );
-                self.rt
-                    .block_on(self.docker.delete_service(service))
-                    .map_err(|e| self.err(&format!("remove service {service}"), e))?;
-            } else {
-                progress.phase(
-                    Phase::Switch,
-                    &format!("scaling service {service} to 0 (nothing was known-good)"),
-                );
-                let mut down = expected.clone();
-                if let Some(mode) = down.mode.as_mut().and_then(|m| m.replicated.as_mut()) {
-                    mode.replicas = Some(0);
-                }
-                self.write(service, Some(&now), down)?;
-            }
-            return Ok(false);
-        };
-        let from = plan.from.as_ref().filter(|r| r.digest == digest);
-        let pin = Pin {
-            release_id: from.map_or_else(|| plan.release.id.clone(), |r| r.id.clone()),
-            image: from.map_or_else(|| digest.clone(), |r| r.image.clone()),
-            rollout: format!("{}-revert", plan.release.id),
-            digest,
-        };
-        let spec = spec::service_spec(
-            &self.settings,
-            &plan.scope,
-            now.spec.as_ref(),
-            &pin,
-            self.settings.replicas,
-        );
+    ) -> Result<std::result::Result<u64, GateFailure>> {
+        self.gate_rollout(&written.service, &written.spec, spec, progress)
+    }
+
+    fn still_ours(&self, written: &Written) -> Result<()> {
+        match self.inspect(&written.service)? {
+            Some(now) if now.spec.as_ref() == Some(&written.spec) => Ok(()),
+            _ => Err(changed_elsewhere(
+                &written.service,
+                "after its roll-out failed the gate: autosd did not revert it",
+            )),
+        }
+    }
+
+    fn withdraw(&self, written: &Written, progress: &mut dyn Progress) -> Result<()> {
+        let service = &written.service;
+        if written.created {
+            progress.phase(
+                Phase::Switch,
+                &format!("removing service {service} (nothing was known-good)"),
+            );
+            return self
+                .rt
+                .block_on(self.docker.delete_service(service))
+                .map_err(|e| self.err(&format!("remove service {service}"), e));
+        }
         progress.phase(
             Phase::Switch,
-            &format!("updating service {service} back to the known-good {}", pin.digest),
+            &format!("scaling service {service} to 0 (nothing was known-good)"),
         );
-        let stored = self.write(service, Some(&now), spec)?;
-        Ok(self.gate(service, &stored, plan, progress)?.is_ok())
+        // Gone since the check: nothing serves the failed release any more.
+        let Some(now) = self.inspect(service)? else {
+            return Ok(());
+        };
+        let mut down = written.spec.clone();
+        if let Some(mode) = down.mode.as_mut().and_then(|m| m.replicated.as_mut()) {
+            mode.replicas = Some(0);
+        }
+        self.write(service, Some(&now), down).map(|_| ())
     }
 }
 
@@ -349,7 +299,7 @@ impl Target for SwarmTarget {
             &self.settings,
             &plan.scope,
             base,
-            &Pin::of(&plan.release),
+            &Rollout::of(&plan.release),
             self.settings.replicas,
         );
         serde_json::to_value(spec)
@@ -387,11 +337,11 @@ impl Target for SwarmTarget {
     }
 
     fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
-        self.run(plan, progress)
+        crate::deploy::rolling::run(self, plan, progress)
     }
 
     fn rollback(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
-        self.run(plan, progress)
+        crate::deploy::rolling::run(self, plan, progress)
     }
 
     fn current(&self, scope: &Scope) -> Result<Option<Running>> {

@@ -3,7 +3,8 @@
 //! networks, mounts, secrets and placement survive), the labels that tie tasks to a roll-out,
 //! and the lock config's name. No engine calls here.
 use super::settings::{Order, SwarmSettings};
-use crate::deploy::release::{Release, Scope};
+use crate::deploy::release::Scope;
+use crate::deploy::rolling::Rollout;
 use crate::docker::spec::{
     LABEL_DIGEST, LABEL_ENV, LABEL_IMAGE, LABEL_MANAGED, LABEL_PROJECT, LABEL_RELEASE,
 };
@@ -33,28 +34,6 @@ pub fn pinned(image: &str, digest: &str) -> String {
     format!("{}@{digest}", repository(image))
 }
 
-/// What a roll-out runs: the release the tasks are for and its pinned image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pin {
-    pub release_id: String,
-    pub image: String,
-    /// The pinned reference (`repo@sha256:…`), the ledger's digest for this target.
-    pub digest: String,
-    /// The label that marks this roll-out's tasks.
-    pub rollout: String,
-}
-
-impl Pin {
-    pub fn of(release: &Release) -> Pin {
-        Pin {
-            release_id: release.id.clone(),
-            image: release.image.clone(),
-            digest: release.digest.clone(),
-            rollout: release.id.clone(),
-        }
-    }
-}
-
 fn nanos(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
@@ -66,7 +45,7 @@ pub fn service_spec(
     settings: &SwarmSettings,
     scope: &Scope,
     base: Option<&ServiceSpec>,
-    pin: &Pin,
+    pin: &Rollout,
     replicas: u64,
 ) -> ServiceSpec {
     let mut spec = base.cloned().unwrap_or_default();
@@ -87,7 +66,7 @@ pub fn service_spec(
     let mut container = task.container_spec.take().unwrap_or_default();
     container.image = Some(pin.digest.clone());
     let mut container_labels = ours;
-    container_labels.insert(LABEL_ROLLOUT.to_string(), pin.rollout.clone());
+    container_labels.insert(LABEL_ROLLOUT.to_string(), pin.mark.clone());
     container.labels = Some(container_labels);
     container.env =
         (!settings.env.is_empty()).then(|| settings.env.iter().map(|(k, v)| format!("{k}={v}")).collect());
@@ -180,12 +159,12 @@ mod tests {
             .expect("settings")
     }
 
-    fn pin() -> Pin {
-        Pin {
+    fn pin() -> Rollout {
+        Rollout {
             release_id: "r1".into(),
             image: "reg:5000/shop:v1".into(),
             digest: "reg:5000/shop@sha256:ab".into(),
-            rollout: "r1".into(),
+            mark: "r1".into(),
         }
     }
 
