@@ -419,11 +419,12 @@ pub fn plan_promote(req: &Request, from_env: &str, from: &Ledger, to: &Ledger) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::deploy::ledger::tests::ledger_of;
 
-    fn req() -> Request {
+    /// A deploy request in `shop/staging` by user ann, for plan tests elsewhere too.
+    pub(crate) fn req() -> Request {
         Request {
             scope: Scope::new("shop", "staging"),
             target: "docker".into(),

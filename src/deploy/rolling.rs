@@ -155,8 +155,9 @@ fn revert<O: Orchestrator>(
 mod tests {
     use super::*;
     use crate::deploy::ledger::tests::ledger_of;
+    use crate::deploy::plan::tests::req;
     use crate::deploy::plan::{Request, Strategy, plan_deploy};
-    use crate::deploy::release::{Verdict, Who};
+    use crate::deploy::release::Verdict;
     use crate::deploy::target::Quiet;
     use std::cell::RefCell;
 
@@ -203,20 +204,9 @@ mod tests {
 
     fn plan(known_good: bool) -> Plan {
         let req = Request {
-            scope: Scope::new("shop", "staging"),
             target: "swarm".into(),
-            release_id: "rnew".into(),
-            who: Who {
-                kind: "user".into(),
-                name: "ann".into(),
-                repository: None,
-                run_id: None,
-            },
-            grant_id: None,
-            now: 1_800_000_000,
-            gate: GateSpec::default(),
-            keep: 5,
             strategy: Strategy::RollingUpdate,
+            ..req()
         };
         let ledger = if known_good {
             ledger_of(&[("r1", "a", Verdict::Healthy)])
