@@ -198,6 +198,7 @@ impl Cluster {
         }
     }
 
+    /// Deployment `name`, for a test to set up or inspect.
     fn get(&mut self, name: &str) -> &mut Deployment {
         self.deployments
             .get_mut(name)
@@ -364,7 +365,7 @@ impl Respond for Fake {
     }
 }
 
-/// A project `shop` whose staging runs on the mock cluster, and a kubeconfig pointing there.
+/// A project `shop` whose staging and prod run on the mock cluster, and a kubeconfig pointing there.
 struct Site {
     dir: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
@@ -509,6 +510,11 @@ impl Site {
         self.releases_of("staging")
     }
 
+    /// Whether the cluster holds Lease `name` (a lock not released).
+    fn holds_lease(&self, name: &str) -> bool {
+        self.cluster.lock().expect("cluster").leases.contains_key(name)
+    }
+
     /// Every incident of the project, open or not.
     fn incidents(&self) -> Vec<Value> {
         let out = self.run(&["incidents", "list", "--status", "all", "--output", "json"], 0);
@@ -531,22 +537,9 @@ impl Site {
     #[track_caller]
     fn promote_to_prod(&self, code: i32) -> Out {
         let grant = self.prod_grant();
-        let args = [
-            "promote",
-            "--project",
-            "shop",
-            "--from",
-            "staging",
-            "--to",
-            "prod",
-            "--target",
-            "kubernetes",
-            "--preauth-grant",
-            &grant,
-            "--force",
-            "--output",
-            "json",
-        ];
+        let mut args = vec!["promote", "--project", "shop", "--target", "kubernetes"];
+        args.extend(["--from", "staging", "--to", "prod", "--preauth-grant", &grant]);
+        args.extend(["--force", "--output", "json"]);
         self.run(&args, code)
     }
 
@@ -664,15 +657,7 @@ fn deploy_applies_the_digest_waits_for_the_rollout_and_records_healthy() {
     let delete: Value =
         serde_json::from_slice(&requests.last().expect("delete").body).expect("delete options");
     assert_eq!(delete["preconditions"]["resourceVersion"], "101", "{delete}");
-    assert!(
-        !site
-            .cluster
-            .lock()
-            .expect("cluster")
-            .leases
-            .contains_key(LEASE_NAME),
-        "the lock is released"
-    );
+    assert!(!site.holds_lease(LEASE_NAME), "the lock is released");
 
     let releases = site.releases();
     assert_eq!(releases.len(), 1);
@@ -873,16 +858,7 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
         "metadata": {"name": "autosd-shop-staging", "resourceVersion": "900"}, "spec": {"holderIdentity": "someone"}
     }));
     let out = site.on_staging(&["lock", "break"], &["--force"], 0);
-    assert!(
-        !site
-            .cluster
-            .lock()
-            .expect("cluster")
-            .leases
-            .contains_key(LEASE_NAME),
-        "{}",
-        out.stdout
-    );
+    assert!(!site.holds_lease(LEASE_NAME), "{}", out.stdout);
     let last = site.requests().pop().expect("delete");
     assert_eq!((last.method.as_str(), last.url.path()), ("DELETE", LEASE));
 }
@@ -906,12 +882,7 @@ fn a_field_manager_conflict_is_reported_and_nothing_is_forced() {
         .collect();
     assert_eq!(patches, vec![by_autosd()], "one apply, never with force=true");
     assert!(
-        !site
-            .cluster
-            .lock()
-            .expect("cluster")
-            .leases
-            .contains_key(LEASE_NAME),
+        !site.holds_lease(LEASE_NAME),
         "the lock is released after the error"
     );
 }
@@ -1174,14 +1145,13 @@ fn promote_rolls_the_staging_digest_into_the_prod_deployment() {
         "{:?}",
         site.calls()
     );
-    assert!(site.cluster.lock().expect("cluster").leases.is_empty());
-    let mut c = site.cluster.lock().expect("cluster");
-    assert_eq!(c.get(PROD).image, good);
-    drop(c);
+    assert!(!site.holds_lease("autosd-shop-prod"));
+    assert_eq!(site.cluster.lock().expect("cluster").get(PROD).image, good);
 
     // Staging's latest release fails its gate: promoting from it is refused before prod's
     // Deployment is touched, and prod's ledger gains nothing.
     site.deploy(&bad, &[], EXIT_DEPLOY_FAILED);
+    assert_eq!(site.releases()[1]["verdict"], "failed");
     let before = site.requests().len();
     let out = site.promote_to_prod(EXIT_PROMOTE_REFUSED);
     assert!(out.stderr.contains("AUTOSD-PROMOTE-REFUSED"), "{}", out.stderr);
