@@ -1,11 +1,13 @@
 //! The kubernetes target, black-box through the CLI, against a mock of the Kubernetes API
-//! server (no API server can run on these machines). The mock keeps a Deployment and a Lease
-//! the way the API server does (generations, resourceVersions, 409 on a taken name or a
-//! stale version) and replays realistic responses, including roll-outs that progress over
-//! several GETs and one that never becomes available; every test then asserts the exact
-//! requests autosd sent (method, path, field manager, content type, patch and Lease bodies).
-use crate::common::{Out, autosd};
+//! server (no API server can run on these machines). The mock keeps Deployments (one per
+//! environment, by name) and Leases the way the API server does (generations,
+//! resourceVersions, 409 on a taken name or a stale version) and replays realistic responses,
+//! including roll-outs that progress over several GETs and one that never becomes available;
+//! every test then asserts the exact requests autosd sent (method, path, field manager,
+//! content type, patch and Lease bodies).
+use crate::common::{Out, autosd, create_grant_json};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -15,9 +17,14 @@ use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 const EXIT_DEPLOY_FAILED: i32 = 40;
 const EXIT_LOCK_HELD: i32 = 45;
+const EXIT_PROMOTE_REFUSED: i32 = 48;
+const STAGING: &str = "shop-staging";
+const PROD: &str = "shop-prod";
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/web/deployments";
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/web/deployments/shop-staging";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/web/leases";
 const LEASE: &str = "/apis/coordination.k8s.io/v1/namespaces/web/leases/autosd-shop-staging";
+const LEASE_NAME: &str = "autosd-shop-staging";
 const PODS: &str = "/api/v1/namespaces/web/pods";
 
 fn image(c: char) -> String {
@@ -31,56 +38,44 @@ fn status(code: u16, reason: &str, message: &str) -> ResponseTemplate {
     }))
 }
 
-/// What the mock API server holds.
-struct Cluster {
+/// One Deployment the mock holds: its template and how far its roll-out has come.
+struct Deployment {
+    /// The value of its `app` label, which its selector matches.
+    app: String,
     image: String,
     release: Option<String>,
     paused: bool,
     generation: i64,
     /// GETs of the Deployment since its template last changed: the roll-out advances by them.
     looks: u32,
-    /// Images whose pods never become ready (the progress deadline passes after 3 looks).
-    broken: Vec<String>,
     restarted_at: Option<String>,
-    /// Images whose pods become available but whose container keeps restarting.
-    flapping: Vec<String>,
     /// Pods crash-loop until a restart bumps the template.
     crashing: bool,
-    /// The Lease body and its resourceVersion.
-    lease: Option<Value>,
-    version: u64,
     /// Answer the Deployment's PATCH with a field-manager conflict.
     conflict: bool,
-    /// Refuse every request for this resource (`deployments`, `leases`) with 403.
-    forbidden: Option<&'static str>,
-    missing: bool,
 }
 
-impl Cluster {
-    fn new() -> Cluster {
-        Cluster {
+impl Deployment {
+    fn new(app: &str) -> Deployment {
+        Deployment {
+            app: app.into(),
             image: "registry.test/shop:manual".into(),
             release: None,
             paused: false,
             generation: 1,
             looks: 5,
-            broken: vec![],
             restarted_at: None,
-            flapping: vec![],
             crashing: false,
-            lease: None,
-            version: 100,
             conflict: false,
-            forbidden: None,
-            missing: false,
         }
     }
 
-    fn deployment(&self) -> Value {
+    /// The object as the API server returns it; `broken`: its image's pods never become ready.
+    fn json(&self, name: &str, version: u64, broken: bool) -> Value {
         let (observed, total, updated, ready, stuck) = if self.looks == 0 {
             // The controller has not seen the new template yet.
             (self.generation - 1, 2, 2, 2, false)
-        } else if self.broken.contains(&self.image) {
+        } else if broken {
             (self.generation, 3, 1, 2, self.looks >= 3)
         } else if self.looks == 1 {
             (self.generation, 3, 1, 2, false)
@@ -89,10 +84,10 @@ impl Cluster {
         };
         let progressing = if stuck {
             json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-                "message": "ReplicaSet \"shop-staging-7d9\" has timed out progressing."})
+                "message": format!("ReplicaSet \"{name}-7d9\" has timed out progressing.")})
         } else {
             json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-                "message": "ReplicaSet \"shop-staging-7d9\" has successfully progressed."})
+                "message": format!("ReplicaSet \"{name}-7d9\" has successfully progressed.")})
         };
         let mut annotations = serde_json::Map::new();
         if let Some(r) = &self.release {
@@ -103,14 +98,14 @@ impl Cluster {
         }
         json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "shop-staging", "namespace": "web", "generation": self.generation,
-                "resourceVersion": self.version.to_string(), "uid": "5f1c0b8e-1"},
+            "metadata": {"name": name, "namespace": "web", "generation": self.generation,
+                "resourceVersion": version.to_string(), "uid": format!("5f1c0b8e-{name}")},
             "spec": {
                 "replicas": 2, "progressDeadlineSeconds": 600, "paused": self.paused,
-                "selector": {"matchLabels": {"app": "shop"}},
+                "selector": {"matchLabels": {"app": self.app}},
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
                 "template": {
-                    "metadata": {"labels": {"app": "shop"}, "annotations": annotations},
+                    "metadata": {"labels": {"app": self.app}, "annotations": annotations},
                     "spec": {"containers": [{"name": "app", "image": self.image,
                         "readinessProbe": {"httpGet": {"path": "/health", "port": 8080}}}]}
                 }
@@ -122,8 +117,9 @@ impl Cluster {
         })
     }
 
-    fn pods(&self) -> Value {
-        let container = if self.flapping.contains(&self.image) {
+    /// Its pod; `flapping`: its image's container keeps restarting.
+    fn pod(&self, name: &str, flapping: bool) -> Value {
+        let container = if flapping {
             json!({"name": "app", "ready": true, "restartCount": 2, "image": self.image, "imageID": "",
                 "state": {"running": {"startedAt": "2026-11-27T10:05:00Z"}},
                 "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled", "finishedAt": "2026-11-27T10:04:59Z"}}})
@@ -135,12 +131,12 @@ impl Cluster {
             json!({"name": "app", "ready": true, "restartCount": 0, "image": self.image, "imageID": "",
                 "state": {"running": {"startedAt": "2026-11-27T10:05:00Z"}}})
         };
-        json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": [{
-            "metadata": {"name": "shop-staging-7d9-x1", "namespace": "web", "labels": {"app": "shop"},
+        json!({
+            "metadata": {"name": format!("{name}-7d9-x1"), "namespace": "web", "labels": {"app": self.app},
                 "annotations": {"autosd.io/release": self.release}},
             "spec": {"containers": [{"name": "app", "image": self.image}]},
             "status": {"phase": "Running", "containerStatuses": [container]}
-        }]})
+        })
     }
 
     fn apply(&mut self, body: &Value) {
@@ -158,51 +154,155 @@ impl Cluster {
             self.looks = 0;
         }
         (self.image, self.release, self.paused) = (image, release, paused);
-        self.version += 1;
     }
 
-    fn lease_response(&mut self, method: &str, body: &Value) -> ResponseTemplate {
-        let current_version = self
-            .lease
-            .as_ref()
-            .map(|l| l["metadata"]["resourceVersion"].clone());
+    /// A `kubectl rollout restart`: the restart annotation bumps the template.
+    fn restart(&mut self, body: &Value) {
+        self.restarted_at =
+            body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+                .as_str()
+                .map(str::to_string);
+        self.generation += 1;
+        self.looks = 0;
+    }
+}
+
+/// What the mock API server holds.
+struct Cluster {
+    /// The Deployments of namespace `web` by name: `shop-staging` and `shop-prod`.
+    deployments: BTreeMap<String, Deployment>,
+    /// Images whose pods never become ready (the progress deadline passes after 3 looks).
+    broken: Vec<String>,
+    /// Images whose pods become available but whose container keeps restarting.
+    flapping: Vec<String>,
+    /// The Leases of namespace `web` by name, each carrying its resourceVersion.
+    leases: BTreeMap<String, Value>,
+    /// The cluster's resourceVersion counter (one for every object, like etcd's revision).
+    version: u64,
+    /// Refuse every request for this resource (`deployments`, `leases`) with 403.
+    forbidden: Option<&'static str>,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        Cluster {
+            deployments: BTreeMap::from([
+                (STAGING.to_string(), Deployment::new("shop")),
+                (PROD.to_string(), Deployment::new("shop-prod")),
+            ]),
+            broken: vec![],
+            flapping: vec![],
+            leases: BTreeMap::new(),
+            version: 100,
+            forbidden: None,
+        }
+    }
+
+    /// Deployment `name`, for a test to set up or inspect.
+    fn get(&mut self, name: &str) -> &mut Deployment {
+        self.deployments
+            .get_mut(name)
+            .expect("a deployment the mock holds")
+    }
+
+    fn deployment_response(
+        &mut self,
+        method: &str,
+        name: &str,
+        req: &wiremock::Request,
+        body: &Value,
+    ) -> ResponseTemplate {
+        let (version, broken) = (self.version, self.broken.clone());
+        let Some(d) = self.deployments.get_mut(name) else {
+            return status(404, "NotFound", &format!("deployments.apps \"{name}\" not found"));
+        };
         match method {
-            "GET" => match &self.lease {
+            "GET" => {
+                let json = d.json(name, version, broken.contains(&d.image));
+                d.looks += 1;
+                ResponseTemplate::new(200).set_body_json(json)
+            }
+            "PATCH" if d.conflict => ResponseTemplate::new(409).set_body_json(json!({
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Conflict", "code": 409,
+                "message": "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.template.spec.containers[name=\"app\"].image",
+                "details": {"causes": [{"type": "FieldManagerConflict",
+                    "message": "conflict with \"kubectl-client-side-apply\" using apps/v1",
+                    "field": ".spec.template.spec.containers[name=\"app\"].image"}]}
+            })),
+            "PATCH" => {
+                if header(req, "content-type") == "application/strategic-merge-patch+json" {
+                    d.restart(body);
+                } else {
+                    d.apply(body);
+                }
+                self.version += 1;
+                let d = &self.deployments[name];
+                ResponseTemplate::new(200).set_body_json(d.json(name, self.version, broken.contains(&d.image)))
+            }
+            _ => status(405, "MethodNotAllowed", "method not allowed"),
+        }
+    }
+
+    /// The pods of every Deployment whose `app` label the request's selector names.
+    fn pods(&self, req: &wiremock::Request) -> Value {
+        let selector = query(req)
+            .into_iter()
+            .find(|(k, _)| k == "labelSelector")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        let items: Vec<Value> = self
+            .deployments
+            .iter()
+            .filter(|(_, d)| selector == format!("app={}", d.app))
+            .map(|(name, d)| d.pod(name, self.flapping.contains(&d.image)))
+            .collect();
+        json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": items})
+    }
+
+    /// `name`: the Lease in the path, or for a create the one in the body.
+    fn lease_response(&mut self, method: &str, name: &str, body: &Value) -> ResponseTemplate {
+        let current_version = self
+            .leases
+            .get(name)
+            .map(|l| l["metadata"]["resourceVersion"].clone());
+        let missing = || {
+            status(
+                404,
+                "NotFound",
+                &format!("leases.coordination.k8s.io \"{name}\" not found"),
+            )
+        };
+        match method {
+            "GET" => match self.leases.get(name) {
                 Some(l) => ResponseTemplate::new(200).set_body_json(l),
-                None => status(
-                    404,
-                    "NotFound",
-                    "leases.coordination.k8s.io \"autosd-shop-staging\" not found",
-                ),
+                None => missing(),
             },
-            "POST" if self.lease.is_some() => status(
+            "POST" if current_version.is_some() => status(
                 409,
                 "AlreadyExists",
-                "leases.coordination.k8s.io \"autosd-shop-staging\" already exists",
+                &format!("leases.coordination.k8s.io \"{name}\" already exists"),
             ),
             "POST" | "PUT" => {
                 if method == "PUT" && current_version != Some(body["metadata"]["resourceVersion"].clone()) {
                     return status(
                         409,
                         "Conflict",
-                        "Operation cannot be fulfilled on leases.coordination.k8s.io \"autosd-shop-staging\": the object has been modified; please apply your changes to the latest version and try again",
+                        &format!(
+                            "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+                        ),
                     );
                 }
                 self.version += 1;
                 let mut stored = body.clone();
                 stored["metadata"]["resourceVersion"] = json!(self.version.to_string());
                 stored["metadata"]["namespace"] = json!("web");
-                self.lease = Some(stored.clone());
+                self.leases.insert(name.to_string(), stored.clone());
                 ResponseTemplate::new(if method == "POST" { 201 } else { 200 }).set_body_json(stored)
             }
             "DELETE" => {
                 let wanted = &body["preconditions"]["resourceVersion"];
-                if self.lease.is_none() {
-                    status(
-                        404,
-                        "NotFound",
-                        "leases.coordination.k8s.io \"autosd-shop-staging\" not found",
-                    )
+                if current_version.is_none() {
+                    missing()
                 } else if !wanted.is_null() && current_version.as_ref() != Some(wanted) {
                     status(
                         409,
@@ -210,7 +310,7 @@ impl Cluster {
                         "Precondition failed: ResourceVersion in precondition does not match",
                     )
                 } else {
-                    self.lease = None;
+                    self.leases.remove(name);
                     ResponseTemplate::new(200)
                         .set_body_json(json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}))
                 }
@@ -228,60 +328,44 @@ impl Respond for Fake {
         let mut c = self.0.lock().expect("cluster");
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let method = req.method.as_str();
-        match (method, req.url.path()) {
-            (m, p) if c.forbidden.is_some_and(|r| p.contains(&format!("/{r}"))) => {
-                let (verb, group) = match (m, p.starts_with(LEASES)) {
-                    ("POST", true) => ("create", "coordination.k8s.io"),
-                    (_, true) => ("get", "coordination.k8s.io"),
-                    (_, false) => ("get", "apps"),
-                };
-                let resource = c.forbidden.unwrap_or_default();
-                status(
-                    403,
-                    "Forbidden",
-                    &format!("{resource}.{group} \"shop-staging\" is forbidden: User \"system:serviceaccount:ci:autosd\" cannot {verb} resource \"{resource}\" in API group \"{group}\" in the namespace \"web\""),
-                )
+        let p = req.url.path();
+        let named = |prefix: &str| p.strip_prefix(prefix).and_then(|rest| rest.strip_prefix('/'));
+        if let Some(r) = c.forbidden.filter(|r| p.contains(&format!("/{r}"))) {
+            let (verb, group) = match (method, p.starts_with(LEASES)) {
+                ("POST", true) => ("create", "coordination.k8s.io"),
+                (_, true) => ("get", "coordination.k8s.io"),
+                (_, false) => ("get", "apps"),
+            };
+            return status(
+                403,
+                "Forbidden",
+                &format!(
+                    "{r}.{group} \"shop-staging\" is forbidden: User \"system:serviceaccount:ci:autosd\" cannot {verb} resource \"{r}\" in API group \"{group}\" in the namespace \"web\""
+                ),
+            );
+        }
+        if let Some(name) = named(DEPLOYMENTS) {
+            return c.deployment_response(method, name, req, &body);
+        }
+        if let Some(name) = named(LEASES) {
+            return c.lease_response(method, name, &body);
+        }
+        match (method, p) {
+            ("POST", LEASES) => {
+                let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                c.lease_response(method, &name, &body)
             }
-            (_, DEPLOYMENT) if c.missing => status(404, "NotFound", "deployments.apps \"shop-staging\" not found"),
-            ("GET", DEPLOYMENT) => {
-                let d = c.deployment();
-                c.looks += 1;
-                ResponseTemplate::new(200).set_body_json(d)
-            }
-            ("PATCH", DEPLOYMENT) if c.conflict => {
-                ResponseTemplate::new(409).set_body_json(json!({
-                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Conflict", "code": 409,
-                    "message": "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: .spec.template.spec.containers[name=\"app\"].image",
-                    "details": {"causes": [{"type": "FieldManagerConflict",
-                        "message": "conflict with \"kubectl-client-side-apply\" using apps/v1",
-                        "field": ".spec.template.spec.containers[name=\"app\"].image"}]}
-                }))
-            }
-            ("PATCH", DEPLOYMENT) => {
-                let content_type = req
-                    .headers
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                if content_type == "application/strategic-merge-patch+json" {
-                    c.restarted_at = body["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
-                        .as_str()
-                        .map(str::to_string);
-                    c.generation += 1;
-                    c.looks = 0;
-                } else {
-                    c.apply(&body);
-                }
-                ResponseTemplate::new(200).set_body_json(c.deployment())
-            }
-            (m, LEASES) | (m, LEASE) => c.lease_response(m, &body),
-            ("GET", PODS) => ResponseTemplate::new(200).set_body_json(c.pods()),
-            (m, p) => status(404, "NotFound", &format!("the server could not find the requested resource ({m} {p})")),
+            ("GET", PODS) => ResponseTemplate::new(200).set_body_json(c.pods(req)),
+            (m, p) => status(
+                404,
+                "NotFound",
+                &format!("the server could not find the requested resource ({m} {p})"),
+            ),
         }
     }
 }
 
-/// A project `shop` whose staging runs on the mock cluster, and a kubeconfig pointing there.
+/// A project `shop` whose staging and prod run on the mock cluster, and a kubeconfig pointing there.
 struct Site {
     dir: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
@@ -344,9 +428,17 @@ impl Site {
         fs::write(self.path("kubeconfig"), text).expect("kubeconfig");
     }
 
+    /// Staging (with `target_extra` in its target) and prod, each on its own Deployment.
     fn project(&self, target_extra: &str) {
+        let env = |name: &str, extra: &str| {
+            format!(
+                "  {name}:\n    target:\n      kind: kubernetes\n      namespace: web\n{extra}      health:\n        ready_timeout: 10s\n        stability_window: 200ms\n        interval: 50ms\n"
+            )
+        };
         let text = format!(
-            "version: 1\nproject: shop\nenvironments:\n  staging:\n    target:\n      kind: kubernetes\n      namespace: web\n{target_extra}      health:\n        ready_timeout: 10s\n        stability_window: 200ms\n        interval: 50ms\n"
+            "version: 1\nproject: shop\nenvironments:\n{}{}",
+            env("staging", target_extra),
+            env("prod", "")
         );
         fs::write(self.path("repo/.autosd/config.yml"), text).expect("config");
     }
@@ -393,12 +485,18 @@ impl Site {
             .collect()
     }
 
-    /// The bodies of the server-side applies, in order; each one's request is checked to be
-    /// an apply by autosd's field manager that forces nothing.
+    /// The bodies of the server-side applies to staging's Deployment.
     fn applies(&self) -> Vec<Value> {
+        self.applies_to(STAGING)
+    }
+
+    /// The bodies of the server-side applies to Deployment `name`, in order; each one's
+    /// request is checked to be an apply by autosd's field manager that forces nothing.
+    fn applies_to(&self, name: &str) -> Vec<Value> {
+        let path = format!("{DEPLOYMENTS}/{name}");
         self.requests()
             .iter()
-            .filter(|r| r.method.as_str() == "PATCH" && r.url.path() == DEPLOYMENT)
+            .filter(|r| r.method.as_str() == "PATCH" && r.url.path() == path)
             .filter(|r| header(r, "content-type") == "application/apply-patch+yaml")
             .map(|r| {
                 assert_eq!(query(r), by_autosd(), "{}", r.url);
@@ -409,16 +507,46 @@ impl Site {
     }
 
     fn releases(&self) -> Vec<Value> {
+        self.releases_of("staging")
+    }
+
+    /// Whether the cluster holds Lease `name` (a lock not released).
+    fn holds_lease(&self, name: &str) -> bool {
+        self.cluster.lock().expect("cluster").leases.contains_key(name)
+    }
+
+    /// Every incident of the project, open or not.
+    fn incidents(&self) -> Vec<Value> {
+        let out = self.run(&["incidents", "list", "--status", "all", "--output", "json"], 0);
+        out.json()["incidents"].as_array().expect("incidents").clone()
+    }
+
+    /// A grant that lets a deploy into production through (`--auto-deploy-prod`).
+    fn prod_grant(&self) -> String {
+        if !self.path("home/trust").exists() {
+            self.run(&["preauth", "init-keys"], 0);
+        }
+        let flags = ["--expires-in-hours", "1", "--auto-deploy-prod"];
+        self.run(&create_grant_json("shop", &flags), 0).json()["grant_id"]
+            .as_str()
+            .expect("grant id")
+            .to_string()
+    }
+
+    /// `autosd promote --from staging --to prod --target kubernetes`, granted and confirmed.
+    #[track_caller]
+    fn promote_to_prod(&self, code: i32) -> Out {
+        let grant = self.prod_grant();
+        let mut args = vec!["promote", "--project", "shop", "--target", "kubernetes"];
+        args.extend(["--from", "staging", "--to", "prod", "--preauth-grant", &grant]);
+        args.extend(["--force", "--output", "json"]);
+        self.run(&args, code)
+    }
+
+    /// The ledger of environment `env`, oldest first.
+    fn releases_of(&self, env: &str) -> Vec<Value> {
         let out = self.run(
-            &[
-                "releases",
-                "--project",
-                "shop",
-                "--env",
-                "staging",
-                "--output",
-                "json",
-            ],
+            &["releases", "--project", "shop", "--env", env, "--output", "json"],
             0,
         );
         out.json()["releases"].as_array().expect("releases").clone()
@@ -448,11 +576,16 @@ fn header(r: &wiremock::Request, name: &str) -> String {
         .to_string()
 }
 
-/// The exact apply patch for `image` and `release`.
+/// The exact apply patch for `image` and `release` to staging's Deployment.
 fn patch(image: &str, release: &str, paused: bool) -> Value {
+    patch_of(STAGING, image, release, paused)
+}
+
+/// The exact apply patch for `image` and `release` to Deployment `name`.
+fn patch_of(name: &str, image: &str, release: &str, paused: bool) -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "shop-staging", "namespace": "web"},
+        "metadata": {"name": name, "namespace": "web"},
         "spec": {"paused": paused, "template": {
             "metadata": {"annotations": {"autosd.io/release": release}},
             "spec": {"containers": [{"name": "app", "image": image}]}
@@ -524,10 +657,7 @@ fn deploy_applies_the_digest_waits_for_the_rollout_and_records_healthy() {
     let delete: Value =
         serde_json::from_slice(&requests.last().expect("delete").body).expect("delete options");
     assert_eq!(delete["preconditions"]["resourceVersion"], "101", "{delete}");
-    assert!(
-        site.cluster.lock().expect("cluster").lease.is_none(),
-        "the lock is released"
-    );
+    assert!(!site.holds_lease(LEASE_NAME), "the lock is released");
 
     let releases = site.releases();
     assert_eq!(releases.len(), 1);
@@ -577,9 +707,10 @@ fn a_rollout_past_its_progress_deadline_is_reverted_to_the_known_good_template()
             patch(&good, &good_id, false)
         ]
     );
-    let c = site.cluster.lock().expect("cluster");
+    let mut c = site.cluster.lock().expect("cluster");
+    let d = c.get(STAGING);
     assert_eq!(
-        (c.image.as_str(), c.release.as_deref()),
+        (d.image.as_str(), d.release.as_deref()),
         (good.as_str(), Some(good_id.as_str()))
     );
     drop(c);
@@ -637,13 +768,13 @@ fn a_failed_first_release_with_nothing_known_good_is_paused() {
     assert_eq!(applies.len(), 2, "{applies:?}");
     let id = applies[0]["spec"]["template"]["metadata"]["annotations"]["autosd.io/release"].clone();
     assert_eq!(applies[1], patch(&bad, id.as_str().expect("id"), true));
-    assert!(site.cluster.lock().expect("cluster").paused);
+    assert!(site.cluster.lock().expect("cluster").get(STAGING).paused);
     assert_eq!(site.releases()[0]["verdict"], "failed");
     // The next deploy unpauses it with its own apply.
     let doc = site.deploy(&image('a'), &["--output", "json"], 0).json();
     let id = doc["release"]["id"].as_str().expect("id");
     assert_eq!(site.applies().pop(), Some(patch(&image('a'), id, false)));
-    assert!(!site.cluster.lock().expect("cluster").paused);
+    assert!(!site.cluster.lock().expect("cluster").get(STAGING).paused);
 }
 
 #[test]
@@ -651,7 +782,7 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
     let mut cluster = Cluster::new();
     let holder = json!({"who": "user bob", "host": "bobs-laptop", "pid": 4242, "operation": "deploy",
         "acquired": 1_700_000_000, "expires": 4_000_000_000i64});
-    cluster.lease = Some(json!({
+    cluster.leases.insert(LEASE_NAME.into(), json!({
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": "autosd-shop-staging", "namespace": "web", "resourceVersion": "77",
             "annotations": {"autosd.io/lock-holder": holder.to_string()}},
@@ -679,8 +810,8 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
     site.cluster
         .lock()
         .expect("cluster")
-        .lease
-        .as_mut()
+        .leases
+        .get_mut(LEASE_NAME)
         .expect("lease")["metadata"]["annotations"]["autosd.io/lock-holder"] = json!(expired.to_string());
     let before = site.requests().len();
     let out = site.deploy(&image('a'), &[], 0);
@@ -723,22 +854,18 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
     );
 
     // `lock break` deletes whatever Lease there is, unconditionally.
-    site.cluster.lock().expect("cluster").lease = Some(json!({
+    site.cluster.lock().expect("cluster").leases.insert(LEASE_NAME.into(), json!({
         "metadata": {"name": "autosd-shop-staging", "resourceVersion": "900"}, "spec": {"holderIdentity": "someone"}
     }));
     let out = site.on_staging(&["lock", "break"], &["--force"], 0);
-    assert!(
-        site.cluster.lock().expect("cluster").lease.is_none(),
-        "{}",
-        out.stdout
-    );
+    assert!(!site.holds_lease(LEASE_NAME), "{}", out.stdout);
     let last = site.requests().pop().expect("delete");
     assert_eq!((last.method.as_str(), last.url.path()), ("DELETE", LEASE));
 }
 
 #[test]
 fn a_field_manager_conflict_is_reported_and_nothing_is_forced() {
-    let site = Site::with(|c| c.conflict = true);
+    let site = Site::with(|c| c.get(STAGING).conflict = true);
     site.deploy_fails(
         &image('a'),
         55,
@@ -755,7 +882,7 @@ fn a_field_manager_conflict_is_reported_and_nothing_is_forced() {
         .collect();
     assert_eq!(patches, vec![by_autosd()], "one apply, never with force=true");
     assert!(
-        site.cluster.lock().expect("cluster").lease.is_none(),
+        !site.holds_lease(LEASE_NAME),
         "the lock is released after the error"
     );
 }
@@ -881,7 +1008,7 @@ fn a_tag_is_resolved_at_its_registry_with_an_anonymous_token() {
 fn heal_restarts_a_crash_looping_deployment_with_the_restart_annotation() {
     let site = Site::with(|_| {});
     site.deploy(&image('a'), &[], 0);
-    site.cluster.lock().expect("cluster").crashing = true;
+    site.cluster.lock().expect("cluster").get(STAGING).crashing = true;
     let out = site.run(&["heal", "--project", "shop", "--target", "kubernetes"], 0);
     let restart = site
         .requests()
@@ -897,10 +1024,7 @@ fn heal_restarts_a_crash_looping_deployment_with_the_restart_annotation() {
         .expect("restartedAt");
     assert!(at.ends_with('Z') && at.len() == 20, "{at}");
     assert_eq!(query(&restart), by_autosd());
-    let incidents = site
-        .run(&["incidents", "list", "--status", "all", "--output", "json"], 0)
-        .json();
-    let text = incidents.to_string();
+    let text = json!(site.incidents()).to_string();
     assert!(
         text.contains("CrashLoopBackOff") && text.contains("pod/shop-staging-7d9-x1"),
         "{text}\n{}",
@@ -933,7 +1057,9 @@ fn cluster_errors_are_clear_and_name_what_is_missing() {
     assert!(site.requests().is_empty());
 
     // No Deployment of that name.
-    let site = Site::with(|c| c.missing = true);
+    let site = Site::with(|c| {
+        c.deployments.remove(STAGING);
+    });
     site.deploy_fails(
         &image('a'),
         53,
@@ -983,4 +1109,94 @@ fn settings_problems_name_their_line() {
         out.stderr
     );
     assert!(site.requests().is_empty());
+}
+
+#[test]
+fn promote_rolls_the_staging_digest_into_the_prod_deployment() {
+    let (good, bad) = (image('a'), image('b'));
+    let site = Site::with(|c| c.broken.push(image('b')));
+    let staged = site.deploy(&good, &["--output", "json"], 0).json();
+    assert_eq!(staged["release"]["digest"], good.as_str(), "{staged}");
+
+    let doc = site.promote_to_prod(0).json();
+    assert_eq!(doc["status"], "healthy", "{doc}");
+    assert_eq!(doc["release"]["digest"], good.as_str(), "{doc}");
+    let id = doc["release"]["id"].as_str().expect("id").to_string();
+    // One apply to prod's Deployment (by autosd's field manager, never forced: checked by
+    // `applies_to`) carrying exactly staging's digest; staging's own Deployment untouched.
+    assert_eq!(site.applies_to(PROD), vec![patch_of(PROD, &good, &id, false)]);
+    assert_eq!(site.applies().len(), 1, "only staging's own deploy applied there");
+    let prod = site.releases_of("prod");
+    assert_eq!(prod.len(), 1, "{prod:?}");
+    assert_eq!(
+        (
+            &prod[0]["id"],
+            &prod[0]["digest"],
+            &prod[0]["verdict"],
+            &prod[0]["origin"]["kind"]
+        ),
+        (&json!(id), &json!(good), &json!("healthy"), &json!("promote")),
+        "{prod:?}"
+    );
+    // Prod was locked under its own Lease, released afterwards.
+    let prod_lease = format!("{LEASES}/autosd-shop-prod");
+    assert!(
+        site.calls().contains(&format!("DELETE {prod_lease}")),
+        "{:?}",
+        site.calls()
+    );
+    assert!(!site.holds_lease("autosd-shop-prod"));
+    assert_eq!(site.cluster.lock().expect("cluster").get(PROD).image, good);
+
+    // Staging's latest release fails its gate: promoting from it is refused before prod's
+    // Deployment is touched, and prod's ledger gains nothing.
+    site.deploy(&bad, &[], EXIT_DEPLOY_FAILED);
+    assert_eq!(site.releases()[1]["verdict"], "failed");
+    let before = site.requests().len();
+    let out = site.promote_to_prod(EXIT_PROMOTE_REFUSED);
+    assert!(out.stderr.contains("AUTOSD-PROMOTE-REFUSED"), "{}", out.stderr);
+    let prod_path = format!("{DEPLOYMENTS}/{PROD}");
+    let sent: Vec<String> = site.calls()[before..].to_vec();
+    assert!(
+        !sent.iter().any(|c| c == &format!("PATCH {prod_path}")),
+        "{sent:?}"
+    );
+    assert_eq!(site.applies_to(PROD).len(), 1);
+    assert_eq!(site.releases_of("prod").len(), 1);
+}
+
+#[test]
+fn heal_leaves_a_healthy_deployment_alone() {
+    let site = Site::with(|_| {});
+    site.deploy(&image('a'), &[], 0);
+    let generation = site.cluster.lock().expect("cluster").get(STAGING).generation;
+    let before = site.requests().len();
+    let out = site.run(
+        &[
+            "heal",
+            "--project",
+            "shop",
+            "--target",
+            "kubernetes",
+            "--env",
+            "staging",
+        ],
+        0,
+    );
+    let sent: Vec<String> = site.calls()[before..].to_vec();
+    assert!(
+        sent.contains(&format!("GET {DEPLOYMENT}")),
+        "heal looked at the Deployment: {sent:?}\n{}",
+        out.stdout
+    );
+    assert!(
+        !sent.iter().any(|c| c.starts_with("PATCH ")),
+        "nothing changed: {sent:?}"
+    );
+    assert_eq!(
+        site.cluster.lock().expect("cluster").get(STAGING).generation,
+        generation
+    );
+    assert_eq!(site.incidents(), Vec::<Value>::new(), "{}", out.stdout);
+    assert_eq!(site.releases().len(), 1, "no release recorded by heal");
 }
