@@ -100,7 +100,7 @@ impl Site {
         let mut text = format!("version: 1\nproject: {}\nenvironments:\n", self.project);
         for (env, port) in [("dev", self.ports[0]), ("staging", self.ports[1])] {
             text.push_str(&format!(
-                "  {env}:\n    target:\n      kind: swarm\n      ports: [\"{port}:8080\"]\n      init: true\n      stop_timeout: 2s\n      env: {{{extra_env}}}\n      update: {{parallelism: 1, monitor: 3s}}\n      health: {{ready_timeout: 30s, stability_window: {window}, interval: 1s}}\n",
+                "  {env}:\n    target:\n      kind: swarm\n      ports: [\"{port}:8080\"]\n      init: true\n      stop_timeout: 2s\n      env: {{{extra_env}}}\n      resources: {{memory: 128m, cpus: 0.5, reservations: {{memory: 16m}}}}\n      update: {{parallelism: 1, monitor: 3s}}\n      health: {{ready_timeout: 30s, stability_window: {window}, interval: 1s}}\n",
             ));
         }
         fs::write(self.path("repo/.autosd/config.yml"), text).expect("config");
@@ -449,6 +449,23 @@ fn promote_rolls_the_same_digest_into_the_next_environments_service() {
     assert_eq!(
         http_get(site.ports[1], "/").as_deref(),
         Some("autosd-test web v2\n")
+    );
+    let resources = docker_cli(
+        &site.host,
+        &[
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.TaskTemplate.Resources}}",
+            &site.service("staging"),
+        ],
+    );
+    let resources: Value = serde_json::from_str(&resources).expect("resources json");
+    assert_eq!(
+        resources,
+        json!({"Limits": {"MemoryBytes": 128i64 << 20, "NanoCPUs": 500_000_000},
+               "Reservations": {"MemoryBytes": 16i64 << 20}}),
+        "the project file's resources reach the service"
     );
     let staging = site.releases("staging");
     assert_eq!(staging[0]["origin"]["kind"], "promote", "{staging:?}");
