@@ -544,7 +544,7 @@ impl GenericSettings {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -633,7 +633,8 @@ mod tests {
         );
     }
 
-    fn from_file(body: &str) -> TargetSettings {
+    /// The `target:` of environment `staging` in a project file whose target mapping is `body`.
+    pub(crate) fn from_file(body: &str) -> TargetSettings {
         let text = format!("version: 1\nproject: shop\nenvironments:\n  staging:\n    target:\n{body}");
         let config = crate::config::parse(&text, std::path::Path::new("c.yml"), std::path::Path::new("/"))
             .expect("project file");

@@ -293,6 +293,7 @@ impl SwarmSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::settings::tests::from_file;
     use crate::error::ErrorCode;
     use serde_json::json;
 
@@ -377,56 +378,45 @@ mod tests {
         assert!(e.message.contains("replica"), "{}", e.message);
     }
 
-    #[test]
-    fn problems_name_the_line_of_their_key() {
-        let text = "version: 1\nproject: shop\nenvironments:\n  staging:\n    target:\n      kind: swarm\n      replicas: 2\n      update:\n        parallelism: 1\n        monitor: later\n      health:\n        ready_timeout: 5x\n";
-        let config = crate::config::parse(text, std::path::Path::new("c.yml"), std::path::Path::new("/"))
-            .expect("project file");
-        let t = config.environment("staging").expect("env").target.clone();
+    /// Validates `settings` (lines below `kind: swarm`) and checks each needle is in the error.
+    #[track_caller]
+    fn problems(settings: &str, needles: &[&str]) {
+        let t = from_file(&format!("      kind: swarm\n{settings}"));
         let e = SwarmSettings::from_target(&t, "staging").expect_err("invalid");
-        for needle in ["line 10: update.monitor", "line 12: health.ready_timeout"] {
+        for needle in needles {
             assert!(e.message.contains(needle), "{needle} in {}", e.message);
         }
     }
 
-    fn staging_target(settings: &str) -> TargetSettings {
-        let text = format!(
-            "version: 1\nproject: shop\nenvironments:\n  staging:\n    target:\n      kind: swarm\n{settings}"
+    #[test]
+    fn problems_name_the_line_of_their_key() {
+        problems(
+            "      replicas: 2\n      update:\n        parallelism: 1\n        monitor: later\n      health:\n        ready_timeout: 5x\n",
+            &["line 10: update.monitor", "line 12: health.ready_timeout"],
         );
-        let config = crate::config::parse(&text, std::path::Path::new("c.yml"), std::path::Path::new("/"))
-            .expect("project file");
-        config.environment("staging").expect("env").target.clone()
     }
 
     #[test]
     fn resource_problems_name_the_line_of_their_value() {
-        let t = staging_target(
+        problems(
             "      resources:\n        memory: lots\n        cpus: -1\n        reservations:\n          memory: 2k\n          cpus: 0.0001\n",
+            &[
+                "line 8: resources.memory: `lots` is not a size",
+                "line 9: resources.cpus: `-1` must be a positive number",
+                "line 11: resources.reservations.memory: swarm needs at least 4m",
+                "line 12: resources.reservations.cpus: swarm needs at least 0.001",
+            ],
         );
-        let e = SwarmSettings::from_target(&t, "staging").expect_err("invalid");
-        for needle in [
-            "line 8: resources.memory: `lots` is not a size",
-            "line 9: resources.cpus: `-1` must be a positive number",
-            "line 11: resources.reservations.memory: swarm needs at least 4m",
-            "line 12: resources.reservations.cpus: swarm needs at least 0.001",
-        ] {
-            assert!(e.message.contains(needle), "{needle} in {}", e.message);
-        }
-        let t = staging_target(
+        problems(
             "      resources:\n        memory: 128m\n        cpus: 0.5\n        reservations:\n          memory: 256m\n          cpus: 1\n",
+            &[
+                "line 11: resources.reservations.memory: is more than the limit `resources.memory`",
+                "line 12: resources.reservations.cpus: is more than the limit `resources.cpus`",
+            ],
         );
-        let e = SwarmSettings::from_target(&t, "staging").expect_err("reservation above limit");
-        for needle in [
-            "line 11: resources.reservations.memory: is more than the limit `resources.memory`",
-            "line 12: resources.reservations.cpus: is more than the limit `resources.cpus`",
-        ] {
-            assert!(e.message.contains(needle), "{needle} in {}", e.message);
-        }
-        let e = SwarmSettings::from_target(
-            &staging_target("      resources:\n        memroy: 1g\n"),
-            "staging",
-        )
-        .expect_err("typo");
-        assert!(e.message.contains("line 8: resources.memroy"), "{}", e.message);
+        problems(
+            "      resources:\n        memroy: 1g\n",
+            &["line 8: resources.memroy"],
+        );
     }
 }
