@@ -102,12 +102,13 @@ impl Site {
         };
         site.write_config("", "1s");
         fs::create_dir_all(site.path("docker")).expect("mkdir");
-        fs::write(
-            site.path("docker/config.json"),
-            json!({"auths": {&site.registry: {"auth": registry_auth()}}}).to_string(),
-        )
-        .expect("docker config");
+        site.docker_config(json!({"auths": {&site.registry: {"auth": registry_auth()}}}));
         site
+    }
+
+    /// The Docker CLI config (DOCKER_CONFIG) autosd runs with.
+    fn docker_config(&self, config: Value) {
+        fs::write(self.path("docker/config.json"), config.to_string()).expect("docker config");
     }
 
     /// Neither the registry password nor its base64 is in `text`.
@@ -856,6 +857,49 @@ fn an_image_missing_from_the_registry_is_named() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn a_private_registry_is_pulled_from_with_the_docker_configs_credentials() {
+    let Some((host, _)) = swarm() else { return };
+    // ci/docker_env.sh starts it next to the open one, with web:v1 only, and makes the engine
+    // forget it: the node must pull with the password too.
+    let private = std::env::var("AUTOSD_TEST_AUTH_REGISTRY")
+        .ok()
+        .filter(|r| !r.is_empty());
+    let Some(private) = private else {
+        if std::env::var("AUTOSD_REQUIRE_DOCKER").as_deref() == Ok("1") {
+            panic!(
+                "AUTOSD_REQUIRE_DOCKER=1 but AUTOSD_TEST_AUTH_REGISTRY is unset (ci/docker_env.sh sets it)"
+            );
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED swarm test: AUTOSD_TEST_AUTH_REGISTRY is unset"
+        );
+        return;
+    };
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let site = Site::new(host, private, "private");
+    // Only a credential helper knows the password: refused, and the hint says why.
+    site.docker_config(json!({"credsStore": "desktop"}));
+    let out = site.deploy("dev", "web:v1", EXIT_IMAGE_NOT_FOUND);
+    assert!(
+        out.stderr.contains("docker-credential-desktop") && out.stderr.contains(&site.registry),
+        "{}",
+        out.stderr
+    );
+    site.docker_config(json!({"auths": {format!("http://{}", site.registry): {"auth": registry_auth()}}}));
+    let out = site.deploy("dev", "web:v1", 0);
+    site.assert_no_credential(&format!("{}{}", out.stdout, out.stderr));
+    assert_eq!(
+        http_get(site.ports[0], "/").as_deref(),
+        Some("autosd-test web v1\n")
+    );
+    site.assert_no_credential(&docker_cli(
+        &site.host,
+        &["service", "inspect", &site.service("dev")],
+    ));
 }
 
 /// A project file with swarm settings but no engine needed before validation fails.
