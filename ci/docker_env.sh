@@ -2,8 +2,9 @@
 # Sourced by ci/run_ci.sh (and by developers: `source ci/docker_env.sh; autosd_docker_up`).
 # Owns the Docker side of the test environment: installing the packages, a private dockerd
 # on its own socket, data-root, exec-root and pidfile under one temp dir (made a single-node
-# swarm manager), the test images, a private registry holding them, and stopping all of it
-# again. It never touches a system dockerd, /var/lib/docker or a system registry.
+# swarm manager), the test images, two private registries holding them (one open, one that
+# demands a password), and stopping all of it again. It never touches a system dockerd,
+# /var/lib/docker or a system registry.
 
 AUTOSD_PACKAGES=(docker.io docker-registry busybox-static git hyperfine iproute2)
 
@@ -204,62 +205,96 @@ SCRIPT
     "$cli" image ls --format '{{.Repository}}:{{.Tag}} {{.ID}}' | grep '^autosd-test/' | sed 's/^/image: /'
 }
 
-# Starts Debian's docker-registry on 127.0.0.1 (port 5000, or the next free one: several CI
-# runs may share a machine) with storage in a temp dir, and exports
-# AUTOSD_TEST_REGISTRY=127.0.0.1:PORT. Swarm services pin images by registry digest, so the
-# swarm tests need one; Docker treats loopback registries as insecure (plain HTTP) by default.
-autosd_start_registry() {
-    AUTOSD_REGISTRY_DIR="$(mktemp -d /tmp/autosd-registry.XXXXXX)"
-    export AUTOSD_REGISTRY_DIR
-    local port
+# Serves Debian's docker-registry from directory $1 on the first free loopback port from 5000
+# (several CI runs may share a machine), with the config lines $2 added (an `auth:` block, or
+# nothing). Sets AUTOSD_SERVED_ADDR and AUTOSD_SERVED_PID; fails with the log's tail.
+autosd_serve_registry() {
+    local dir="$1" extra="$2" port
     for port in $(seq 5000 5050); do
         # Something answers there already: another run's registry, or another service.
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
-        cat >"$AUTOSD_REGISTRY_DIR/config.yml" <<CONFIG
+        cat >"$dir/config.yml" <<CONFIG
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $AUTOSD_REGISTRY_DIR/data
+    rootdirectory: $dir/data
   delete:
     enabled: true
 http:
   addr: 127.0.0.1:$port
+$extra
 CONFIG
-        docker-registry serve "$AUTOSD_REGISTRY_DIR/config.yml" >"$AUTOSD_REGISTRY_DIR/registry.log" 2>&1 &
-        AUTOSD_REGISTRY_PID=$!
-        export AUTOSD_REGISTRY_PID
+        docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+        AUTOSD_SERVED_PID=$!
         local i
         for i in $(seq 1 40); do
-            if ! kill -0 "$AUTOSD_REGISTRY_PID" 2>/dev/null; then break; fi
-            if wget -q -O /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null \
-                || busybox wget -q -O /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null; then
-                export AUTOSD_TEST_REGISTRY="127.0.0.1:$port"
-                echo "registry: answering at $AUTOSD_TEST_REGISTRY (pid $AUTOSD_REGISTRY_PID)"
+            if ! kill -0 "$AUTOSD_SERVED_PID" 2>/dev/null; then break; fi
+            # Listening (the port was free before it started): /v2/ would answer 401 with auth.
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                AUTOSD_SERVED_ADDR="127.0.0.1:$port"
                 return 0
             fi
             sleep 0.25
         done
         # Lost a race for the port (or failed): try the next one.
-        kill -TERM "$AUTOSD_REGISTRY_PID" 2>/dev/null || true
-        wait "$AUTOSD_REGISTRY_PID" 2>/dev/null || true
+        kill -TERM "$AUTOSD_SERVED_PID" 2>/dev/null || true
+        wait "$AUTOSD_SERVED_PID" 2>/dev/null || true
     done
     echo "registry: could not start; last log lines:" >&2
-    tail -n 15 "$AUTOSD_REGISTRY_DIR/registry.log" >&2 || true
-    autosd_stop_registry
+    tail -n 15 "$dir/registry.log" >&2 || true
     return 1
 }
 
-# Stops the registry and removes its storage. Safe to call twice and when nothing was started.
-autosd_stop_registry() {
-    local pid="${AUTOSD_REGISTRY_PID:-}"
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-        echo "registry: stopped (pid $pid)"
+# The user and password of the authenticating test registry (tests/it/swarm.rs knows them).
+AUTOSD_AUTH_USER=autosd-test
+AUTOSD_AUTH_PASSWORD=pw-never-shown-7f3a
+
+# Starts two registries with storage in a temp dir: an open one, exported as
+# AUTOSD_TEST_REGISTRY=127.0.0.1:PORT (Swarm services pin images by registry digest, so the
+# swarm tests need one; Docker treats loopback registries as insecure, plain HTTP, by
+# default), and one that demands a password (htpasswd, bcrypt made by libxcrypt through
+# perl), exported as AUTOSD_TEST_AUTH_REGISTRY, for the private-registry test.
+autosd_start_registry() {
+    AUTOSD_REGISTRY_DIR="$(mktemp -d /tmp/autosd-registry.XXXXXX)"
+    export AUTOSD_REGISTRY_DIR
+    mkdir -p "$AUTOSD_REGISTRY_DIR/open" "$AUTOSD_REGISTRY_DIR/auth"
+    if ! autosd_serve_registry "$AUTOSD_REGISTRY_DIR/open" ""; then
+        autosd_stop_registry
+        return 1
     fi
+    AUTOSD_REGISTRY_PID="$AUTOSD_SERVED_PID"
+    export AUTOSD_REGISTRY_PID AUTOSD_TEST_REGISTRY="$AUTOSD_SERVED_ADDR"
+    echo "registry: answering at $AUTOSD_TEST_REGISTRY (pid $AUTOSD_REGISTRY_PID)"
+    local salt=abcdefghijklmnopqrstuu
+    AUTOSD_AUTH_PASSWORD="$AUTOSD_AUTH_PASSWORD" perl -e \
+        'print "'"$AUTOSD_AUTH_USER"':", crypt($ENV{AUTOSD_AUTH_PASSWORD}, q{$2b$05$} . "'"$salt"'"), "\n"' \
+        >"$AUTOSD_REGISTRY_DIR/auth/htpasswd"
+    if ! autosd_serve_registry "$AUTOSD_REGISTRY_DIR/auth" "auth:
+  htpasswd:
+    realm: autosd-test
+    path: $AUTOSD_REGISTRY_DIR/auth/htpasswd"; then
+        autosd_stop_registry
+        return 1
+    fi
+    AUTOSD_AUTH_REGISTRY_PID="$AUTOSD_SERVED_PID"
+    export AUTOSD_AUTH_REGISTRY_PID AUTOSD_TEST_AUTH_REGISTRY="$AUTOSD_SERVED_ADDR"
+    echo "registry: answering with a password at $AUTOSD_TEST_AUTH_REGISTRY (pid $AUTOSD_AUTH_REGISTRY_PID)"
+}
+
+# Stops the registries and removes their storage. Safe to call twice and when nothing was started.
+autosd_stop_registry() {
+    local pid
+    for pid in "${AUTOSD_REGISTRY_PID:-}" "${AUTOSD_AUTH_REGISTRY_PID:-}"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+            echo "registry: stopped (pid $pid)"
+        fi
+    done
     AUTOSD_REGISTRY_PID=""
+    AUTOSD_AUTH_REGISTRY_PID=""
     if [ -n "${AUTOSD_REGISTRY_DIR:-}" ] && [ -d "$AUTOSD_REGISTRY_DIR" ]; then
         rm -rf "$AUTOSD_REGISTRY_DIR"
     fi
@@ -306,4 +341,25 @@ autosd_push_test_images() {
         "$cli" push -q "$registry/$image" >/dev/null
     done
     echo "registry: pushed the test images to $registry"
+    local private="${AUTOSD_TEST_AUTH_REGISTRY:-}"
+    if [ -z "$private" ]; then return 0; fi
+    # web:v1 into the registry with a password, logged in through a config of its own; then
+    # the engine forgets that name, so a service of it must pull with credentials.
+    local config="$AUTOSD_REGISTRY_DIR/client"
+    mkdir -p "$config"
+    # (Its warning about the unencrypted password is expected: the file is a throwaway.)
+    if ! printf '%s' "$AUTOSD_AUTH_PASSWORD" | DOCKER_CONFIG="$config" "$cli" login \
+        -u "$AUTOSD_AUTH_USER" --password-stdin "$private" >/dev/null 2>&1; then
+        echo "registry: cannot log in to $private" >&2
+        return 1
+    fi
+    "$cli" tag autosd-test/web:v1 "$private/autosd-test/web:v1"
+    DOCKER_CONFIG="$config" "$cli" push -q "$private/autosd-test/web:v1" >/dev/null
+    "$cli" rmi "$private/autosd-test/web:v1" >/dev/null
+    local ref
+    for ref in $("$cli" image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' \
+        autosd-test/web:v1 | grep "^$private/" || true); do
+        "$cli" rmi "$ref" >/dev/null
+    done
+    echo "registry: pushed autosd-test/web:v1 to $private (password required)"
 }

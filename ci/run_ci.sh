@@ -14,7 +14,7 @@ stage setup
 autosd_install_packages
 # A developer may point at an engine of their own; otherwise start a private one and stop it
 # on every way out of this script (success, failure, Ctrl-C).
-# The registry the swarm tests pull from is always ours, stopped the same way.
+# The registries the swarm tests pull from are always ours, stopped the same way.
 trap 'autosd_stop_registry; autosd_stop_dockerd' EXIT
 trap 'exit 130' INT TERM
 if [ -n "${DOCKER_HOST:-}" ] && "$(autosd_docker_cli)" version >/dev/null 2>&1; then

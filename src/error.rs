@@ -98,6 +98,7 @@ error_codes! {
     TargetObjectMissing = ("AUTOSD-TARGET-OBJECT-MISSING", 53, User, "The Swarm service or Kubernetes Deployment the environment names does not exist."),
     TargetForbidden = ("AUTOSD-TARGET-FORBIDDEN", 54, Environment, "The cluster refused a request (403): the credentials lack a permission, which the message names (verb, resource, namespace)."),
     TargetConflict = ("AUTOSD-TARGET-CONFLICT", 55, Environment, "Someone else changed the service or Deployment while autosd worked (version or field-manager conflict); nothing was overwritten."),
+    RegistryAuthInvalid = ("AUTOSD-REGISTRY-AUTH-INVALID", 56, User, "The Docker CLI config (DOCKER_CONFIG or ~/.docker/config.json) is unreadable or malformed, or its `auths` entry for the image's registry is not base64 of user:password."),
     ImageNotPinned = ("AUTOSD-IMAGE-NOT-PINNED", 58, User, "The kubernetes target deploys images pinned by digest: the reference is neither `repo@sha256:…` nor a tag its registry resolves anonymously."),
     PatchChecksFailed = ("AUTOSD-PATCH-CHECKS-FAILED", 100, User, "patch: the checks failed on the fixed tree (a new lint finding, or the configured check command failed or timed out); nothing was committed."),
     PatchPushRejected = ("AUTOSD-PATCH-PUSH-REJECTED", 101, Environment, "patch: the remote rejected the push of the patch branch; nothing was force-pushed and the branch stays local."),

@@ -273,6 +273,26 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// A memory size field (`256m`, `1g`) in bytes; None when absent or wrong.
+    pub fn memory(&mut self, field: &str, raw: &Option<String>) -> Option<i64> {
+        let m = raw.as_ref()?;
+        let bytes = parse_memory(m);
+        if bytes.is_none() {
+            self.problem(field, format!("`{m}` is not a size like 256m or 1g"));
+        }
+        bytes
+    }
+
+    /// A CPUs field (`0.5`) in nano-CPUs; None when absent or wrong.
+    pub fn cpus(&mut self, field: &str, raw: Option<f64>) -> Option<i64> {
+        let c = raw?;
+        let n = nano_cpus(c);
+        if n.is_none() {
+            self.problem(field, format!("`{c}` must be a positive number of CPUs"));
+        }
+        n
+    }
+
     /// The health gate's three times under `health.`.
     pub fn gate(
         &mut self,
@@ -400,20 +420,8 @@ impl DockerSettings {
                 "give at least the program, or leave it out to use the image's",
             );
         }
-        let memory_bytes = raw.memory.as_ref().and_then(|m| {
-            let b = parse_memory(m);
-            if b.is_none() {
-                s.problem("memory", format!("`{m}` is not a size like 256m or 1g"));
-            }
-            b
-        });
-        let nano_cpus = raw.cpus.and_then(|c| {
-            let n = nano_cpus(c);
-            if n.is_none() {
-                s.problem("cpus", format!("`{c}` must be a positive number of CPUs"));
-            }
-            n
-        });
+        let memory_bytes = s.memory("memory", &raw.memory);
+        let nano_cpus = s.cpus("cpus", raw.cpus);
         let keep = raw.keep.unwrap_or(DEFAULT_KEEP);
         let stop_timeout = s.duration("stop_timeout", &raw.stop_timeout, Duration::from_secs(10));
         let h = &raw.health;
@@ -536,7 +544,7 @@ impl GenericSettings {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -625,7 +633,8 @@ mod tests {
         );
     }
 
-    fn from_file(body: &str) -> TargetSettings {
+    /// The `target:` of environment `staging` in a project file whose target mapping is `body`.
+    pub(crate) fn from_file(body: &str) -> TargetSettings {
         let text = format!("version: 1\nproject: shop\nenvironments:\n  staging:\n    target:\n{body}");
         let config = crate::config::parse(&text, std::path::Path::new("c.yml"), std::path::Path::new("/"))
             .expect("project file");

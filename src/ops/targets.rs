@@ -9,7 +9,7 @@ use crate::docker::DockerTarget;
 use crate::error::Result;
 use crate::kubernetes::{KubernetesSettings, KubernetesTarget};
 use crate::ops::live::ProjectSession;
-use crate::swarm::{SwarmSettings, SwarmTarget};
+use crate::swarm::{RegistryAuth, SwarmSettings, SwarmTarget};
 
 /// An environment's target settings, validated for one kind.
 #[derive(Debug, Clone)]
@@ -67,7 +67,14 @@ impl Configured {
                 Box::new(DockerTarget::connect(session.ctx.env.get("DOCKER_HOST"), s, now)?)
             }
             Configured::Swarm(s) => {
-                Box::new(SwarmTarget::connect(session.ctx.env.get("DOCKER_HOST"), s, now)?)
+                let env = |name: &str| session.ctx.env.get(name).map(str::to_string);
+                let registry = RegistryAuth::load(&env)?;
+                Box::new(SwarmTarget::connect(
+                    session.ctx.env.get("DOCKER_HOST"),
+                    s,
+                    registry,
+                    now,
+                )?)
             }
             Configured::Generic(settings) => Box::new(GenericTarget {
                 settings,

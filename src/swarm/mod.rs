@@ -9,11 +9,15 @@
 //! digest itself (Swarm's own rollback is never used). Every write carries the service
 //! version read before it, and a spec that changed under autosd is reported
 //! (`AUTOSD-TARGET-CONFLICT`), never overwritten. The deploy lock is a Swarm config object.
+//! Every call that makes the engine or its nodes pull carries the registry credentials of
+//! the user's Docker CLI config (`auth`).
+pub mod auth;
 mod health;
 mod lock;
 pub mod settings;
 pub mod spec;
 
+pub use auth::RegistryAuth;
 pub use settings::SwarmSettings;
 
 use crate::deploy::health::{GateFailure, GateSpec};
@@ -27,6 +31,7 @@ use crate::docker::spec::{LABEL_DIGEST, LABEL_RELEASE};
 use crate::docker::{connect_engine, engine_error, is_conflict, is_not_found, poll_gate};
 use crate::error::{Error, ErrorCode, Result};
 use bollard::Docker;
+use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{Service, ServiceSpec};
 use bollard::query_parameters::{InspectServiceOptions, UpdateServiceOptions};
@@ -38,6 +43,7 @@ pub struct SwarmTarget {
     docker: Docker,
     host: String,
     settings: SwarmSettings,
+    registry: RegistryAuth,
     /// Unix seconds (from the `Context` in production).
     now: fn() -> i64,
 }
@@ -93,7 +99,13 @@ impl SwarmTarget {
     /// Connects to `docker_host` (or the default socket) and checks that it is a swarm
     /// manager: `AUTOSD-DOCKER-UNREACHABLE` when nobody answers, `AUTOSD-CLUSTER-UNREACHABLE`
     /// when it answers but manages no swarm.
-    pub fn connect(docker_host: Option<&str>, settings: SwarmSettings, now: fn() -> i64) -> Result<Self> {
+    /// `registry` holds the credentials sent with every pull and service write.
+    pub fn connect(
+        docker_host: Option<&str>,
+        settings: SwarmSettings,
+        registry: RegistryAuth,
+        now: fn() -> i64,
+    ) -> Result<Self> {
         let (rt, docker, host) = connect_engine(docker_host)?;
         rt.block_on(docker.inspect_swarm())
             .map_err(|e| swarm_error(&host, "inspect the swarm", e))?;
@@ -102,8 +114,15 @@ impl SwarmTarget {
             docker,
             host,
             settings,
+            registry,
             now,
         })
+    }
+
+    /// The credentials for pulling `image`, exposed only to be handed to one engine call
+    /// (bollard sends them as X-Registry-Auth; the engine never shows them in an inspect).
+    fn credentials(&self, image: &str) -> Result<Option<DockerCredentials>> {
+        Ok(self.registry.credentials(image)?.map(|c| c.expose().clone()))
     }
 
     pub fn settings(&self) -> &SwarmSettings {
@@ -142,8 +161,16 @@ impl SwarmTarget {
     /// engine. Returns the spec as the engine stored it, the reference for every later look.
     fn write(&self, service: &str, current: Option<&Service>, spec: ServiceSpec) -> Result<ServiceSpec> {
         let generation = spec::generation(&spec);
+        // The nodes pull with what the write carries (the engine keeps it with the service).
+        let image = spec
+            .task_template
+            .as_ref()
+            .and_then(|t| t.container_spec.as_ref())
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default();
+        let credentials = self.credentials(&image)?;
         match current {
-            None => match self.rt.block_on(self.docker.create_service(spec, None)) {
+            None => match self.rt.block_on(self.docker.create_service(spec, credentials)) {
                 Ok(_) => {}
                 Err(e) if is_conflict(&e) => {
                     return Err(changed_elsewhere(
@@ -168,7 +195,7 @@ impl SwarmTarget {
                     ..Default::default()
                 };
                 self.rt
-                    .block_on(self.docker.update_service(service, spec, opts, None))
+                    .block_on(self.docker.update_service(service, spec, opts, credentials))
                     .map_err(|e| self.err(&format!("update service {service}"), e))?;
             }
         }
@@ -309,12 +336,17 @@ impl Target for SwarmTarget {
 
     fn resolve(&self, image: &str, progress: &mut dyn Progress) -> Result<String> {
         progress.phase(Phase::Pull, &format!("resolving {image} to its registry digest"));
+        let credentials = self.credentials(image)?;
         let found = self
             .rt
-            .block_on(self.docker.inspect_registry_image(image, None))
+            .block_on(self.docker.inspect_registry_image(image, credentials))
             .map_err(|e| {
+                let refused = matches!(&e, BollardError::DockerResponseServerError { status_code, message }
+                    if *status_code == 401 || auth::is_refusal(message));
                 let err = self.err(&format!("look up {image} in its registry"), e);
-                if err.code == ErrorCode::TargetFailed {
+                if refused {
+                    Error::new(ErrorCode::ImageNotFound, err.message).hint(self.registry.refusal_hint(image))
+                } else if err.code == ErrorCode::TargetFailed {
                     Error::new(ErrorCode::ImageNotFound, err.message).hint(
                         "push the image to a registry every node can pull from: services run images by registry digest",
                     )

@@ -30,9 +30,28 @@ struct RawSwarm {
     /// How long a replaced task gets to exit before it is killed (the stop grace period).
     stop_timeout: Option<String>,
     #[serde(default)]
+    resources: RawResources,
+    #[serde(default)]
     update: RawUpdate,
     #[serde(default)]
     health: RawHealth,
+}
+
+/// `resources:`: the limits at its top, what the scheduler reserves under `reservations:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResources {
+    memory: Option<String>,
+    cpus: Option<f64>,
+    #[serde(default)]
+    reservations: RawReservations,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReservations {
+    memory: Option<String>,
+    cpus: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +76,13 @@ struct RawHealth {
 pub enum Order {
     StopFirst,
     StartFirst,
+}
+
+/// Memory and CPUs of each task, as a limit or a reservation (None: not set).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub memory_bytes: Option<i64>,
+    pub nano_cpus: Option<i64>,
 }
 
 /// The service's `UpdateConfig`, minus what autosd fixes (failure action `pause`).
@@ -95,12 +121,20 @@ pub struct SwarmSettings {
     pub labels: BTreeMap<String, String>,
     pub init: bool,
     pub stop_timeout: Duration,
+    /// What a task may use at most (the container's cgroup limits).
+    pub limits: Resources,
+    /// What the scheduler sets aside on a node before placing a task there.
+    pub reservations: Resources,
     pub update: UpdateSettings,
     pub gate: GateSpec,
 }
 
 /// Most replicas a project file may ask for; a typo (10000) should not reach the engine.
 const MAX_REPLICAS: u64 = 1000;
+
+/// Swarm refuses smaller values (swarmkit's service validation): caught here, at their line.
+const MIN_MEMORY: i64 = 4 << 20;
+const MIN_NANO_CPUS: i64 = 1_000_000;
 
 /// Docker's rule for service names: a letter or digit, then letters, digits, `_`, `.`, `-`.
 fn valid_service_name(name: &str) -> bool {
@@ -109,6 +143,42 @@ fn valid_service_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// `resources:` validated: each value at its own line, within what Swarm accepts, and no
+/// reservation above its limit (such a task could never be placed).
+fn resources(s: &mut Section<'_>, raw: &RawResources) -> (Resources, Resources) {
+    let r = &raw.reservations;
+    let limits = Resources {
+        memory_bytes: s.memory("resources.memory", &raw.memory),
+        nano_cpus: s.cpus("resources.cpus", raw.cpus),
+    };
+    let reservations = Resources {
+        memory_bytes: s.memory("resources.reservations.memory", &r.memory),
+        nano_cpus: s.cpus("resources.reservations.cpus", r.cpus),
+    };
+    for (field, res) in [("resources", limits), ("resources.reservations", reservations)] {
+        if res.memory_bytes.is_some_and(|b| b < MIN_MEMORY) {
+            s.problem(&format!("{field}.memory"), "swarm needs at least 4m");
+        }
+        if res.nano_cpus.is_some_and(|n| n < MIN_NANO_CPUS) {
+            s.problem(&format!("{field}.cpus"), "swarm needs at least 0.001");
+        }
+    }
+    for (key, reserved, limit) in [
+        ("memory", reservations.memory_bytes, limits.memory_bytes),
+        ("cpus", reservations.nano_cpus, limits.nano_cpus),
+    ] {
+        if let (Some(reserved), Some(limit)) = (reserved, limit)
+            && reserved > limit
+        {
+            s.problem(
+                &format!("resources.reservations.{key}"),
+                format!("is more than the limit `resources.{key}`"),
+            );
+        }
+    }
+    (limits, reservations)
 }
 
 impl SwarmSettings {
@@ -164,6 +234,7 @@ impl SwarmSettings {
                 );
             }
         }
+        let (limits, reservations) = resources(&mut s, &raw.resources);
         let d = UpdateSettings::default();
         let u = &raw.update;
         let order = match u.order.as_deref() {
@@ -203,6 +274,8 @@ impl SwarmSettings {
             labels: raw.labels,
             init: raw.init.unwrap_or(false),
             stop_timeout,
+            limits,
+            reservations,
             update,
             gate,
         })
@@ -220,6 +293,7 @@ impl SwarmSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::settings::tests::from_file;
     use crate::error::ErrorCode;
     use serde_json::json;
 
@@ -252,6 +326,24 @@ mod tests {
             }
         );
         assert_eq!(s.gate.stability_window, Duration::from_secs(2));
+        assert_eq!(s.limits, Resources::default());
+        let t = target(json!({"swarm": {"resources": {
+            "memory": "1g", "cpus": 1.5, "reservations": {"memory": "256m", "cpus": 0.25}
+        }}}));
+        let s = SwarmSettings::from_target(&t, "prod").expect("valid");
+        assert_eq!(
+            (s.limits, s.reservations),
+            (
+                Resources {
+                    memory_bytes: Some(1 << 30),
+                    nano_cpus: Some(1_500_000_000)
+                },
+                Resources {
+                    memory_bytes: Some(256 << 20),
+                    nano_cpus: Some(250_000_000)
+                }
+            )
+        );
     }
 
     #[test]
@@ -286,15 +378,45 @@ mod tests {
         assert!(e.message.contains("replica"), "{}", e.message);
     }
 
-    #[test]
-    fn problems_name_the_line_of_their_key() {
-        let text = "version: 1\nproject: shop\nenvironments:\n  staging:\n    target:\n      kind: swarm\n      replicas: 2\n      update:\n        parallelism: 1\n        monitor: later\n      health:\n        ready_timeout: 5x\n";
-        let config = crate::config::parse(text, std::path::Path::new("c.yml"), std::path::Path::new("/"))
-            .expect("project file");
-        let t = config.environment("staging").expect("env").target.clone();
+    /// Validates `settings` (lines below `kind: swarm`) and checks each needle is in the error.
+    #[track_caller]
+    fn problems(settings: &str, needles: &[&str]) {
+        let t = from_file(&format!("      kind: swarm\n{settings}"));
         let e = SwarmSettings::from_target(&t, "staging").expect_err("invalid");
-        for needle in ["line 10: update.monitor", "line 12: health.ready_timeout"] {
+        for needle in needles {
             assert!(e.message.contains(needle), "{needle} in {}", e.message);
         }
+    }
+
+    #[test]
+    fn problems_name_the_line_of_their_key() {
+        problems(
+            "      replicas: 2\n      update:\n        parallelism: 1\n        monitor: later\n      health:\n        ready_timeout: 5x\n",
+            &["line 10: update.monitor", "line 12: health.ready_timeout"],
+        );
+    }
+
+    #[test]
+    fn resource_problems_name_the_line_of_their_value() {
+        problems(
+            "      resources:\n        memory: lots\n        cpus: -1\n        reservations:\n          memory: 2k\n          cpus: 0.0001\n",
+            &[
+                "line 8: resources.memory: `lots` is not a size",
+                "line 9: resources.cpus: `-1` must be a positive number",
+                "line 11: resources.reservations.memory: swarm needs at least 4m",
+                "line 12: resources.reservations.cpus: swarm needs at least 0.001",
+            ],
+        );
+        problems(
+            "      resources:\n        memory: 128m\n        cpus: 0.5\n        reservations:\n          memory: 256m\n          cpus: 1\n",
+            &[
+                "line 11: resources.reservations.memory: is more than the limit `resources.memory`",
+                "line 12: resources.reservations.cpus: is more than the limit `resources.cpus`",
+            ],
+        );
+        problems(
+            "      resources:\n        memroy: 1g\n",
+            &["line 8: resources.memroy"],
+        );
     }
 }

@@ -76,6 +76,19 @@ pub fn service_spec(
     container.init = Some(settings.init);
     container.stop_grace_period = Some(nanos(settings.stop_timeout));
     task.container_spec = Some(container);
+    // Memory and CPUs are the project file's (unset there: unset); Pids, swap and generic
+    // resources an operator gave stay.
+    let mut resources = task.resources.take().unwrap_or_default();
+    let (l, r) = (settings.limits, settings.reservations);
+    let mut limits = resources.limits.take().unwrap_or_default();
+    limits.memory_bytes = l.memory_bytes;
+    limits.nano_cpus = l.nano_cpus;
+    resources.limits = Some(limits);
+    let mut reservations = resources.reservations.take().unwrap_or_default();
+    reservations.memory_bytes = r.memory_bytes;
+    reservations.nano_cpus = r.nano_cpus;
+    resources.reservations = Some(reservations);
+    task.resources = Some(resources);
     spec.task_template = Some(task);
 
     spec.mode = Some(ServiceSpecMode {
@@ -181,6 +194,7 @@ mod tests {
         let s = settings(json!({
             "replicas": 2, "ports": ["18080:8080"], "env": {"A": "1"}, "command": ["serve", "-v"],
             "labels": {"team": "web"}, "init": true, "stop_timeout": "2s",
+            "resources": {"memory": "256m", "cpus": 0.5, "reservations": {"memory": "64m"}},
             "update": {"monitor": "3s", "delay": "1s"}
         }));
         let spec = service_spec(&s, &Scope::new("shop", "staging"), None, &pin(), 2);
@@ -196,6 +210,11 @@ mod tests {
         assert_eq!(c["Init"], true);
         assert_eq!(c["StopGracePeriod"], 2_000_000_000i64);
         assert_eq!(v["Mode"]["Replicated"]["Replicas"], 2);
+        assert_eq!(
+            v["TaskTemplate"]["Resources"],
+            json!({"Limits": {"MemoryBytes": 256i64 << 20, "NanoCPUs": 500_000_000},
+                   "Reservations": {"MemoryBytes": 64i64 << 20}})
+        );
         let u = &v["UpdateConfig"];
         assert_eq!(u["FailureAction"], "pause");
         assert_eq!(u["Monitor"], 3_000_000_000i64);
@@ -217,7 +236,8 @@ mod tests {
             "Name": "shop-staging",
             "Labels": {"owner": "ops"},
             "TaskTemplate": {"ContainerSpec": {"Image": "old", "Env": ["STALE=1"], "Mounts": [{"Type": "volume", "Target": "/data"}]},
-                             "Placement": {"Constraints": ["node.role==manager"]}, "ForceUpdate": 4},
+                             "Placement": {"Constraints": ["node.role==manager"]}, "ForceUpdate": 4,
+                             "Resources": {"Limits": {"MemoryBytes": 1, "Pids": 50}, "Reservations": {"NanoCPUs": 2}}},
             "EndpointSpec": {"Ports": [{"TargetPort": 1, "PublishedPort": 2}]}
         }))
         .expect("spec");
@@ -230,6 +250,11 @@ mod tests {
         assert_eq!(v["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["Target"], "/data");
         assert!(v["TaskTemplate"]["ContainerSpec"].get("Env").is_none());
         assert!(v["EndpointSpec"].get("Ports").is_none());
+        assert_eq!(
+            v["TaskTemplate"]["Resources"],
+            json!({"Limits": {"Pids": 50}, "Reservations": {}}),
+            "memory and CPUs are the project file's, the pids limit the operator's"
+        );
         assert!(
             v["Labels"].get("owner").is_none(),
             "service labels are the project file's"

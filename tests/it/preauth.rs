@@ -84,7 +84,7 @@ fn key_file(home: &Path) -> PathBuf {
 }
 
 /// Every file below `dir`, recursively (to spot leftovers such as temp files).
-fn all_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn all_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.filter_map(Result::ok) {

@@ -11,7 +11,7 @@ use autosd::deploy::plan::Request;
 use autosd::deploy::release::{Scope, Who};
 use autosd::deploy::target::{LockHolder, Phase, Progress, Quiet, Target};
 use autosd::error::ErrorCode;
-use autosd::swarm::{SwarmSettings, SwarmTarget};
+use autosd::swarm::{RegistryAuth, SwarmSettings, SwarmTarget};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::fs;
@@ -26,6 +26,16 @@ const EXIT_IMAGE_NOT_FOUND: i32 = 42;
 const EXIT_SETTINGS_INVALID: i32 = 44;
 const EXIT_CLUSTER_UNREACHABLE: i32 = 51;
 const EXIT_FORBIDDEN: i32 = 54;
+const EXIT_REGISTRY_AUTH_INVALID: i32 = 56;
+
+/// The password of the test registry's entry in every site's Docker config. The loopback
+/// registry asks for none, so the engine accepts and ignores it; it must never show.
+const REGISTRY_PASSWORD: &str = "pw-never-shown-7f3a";
+
+fn registry_auth() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("autosd-test:{REGISTRY_PASSWORD}"))
+}
 
 /// One swarm test at a time: each rolls tasks over for seconds on a two-core machine.
 static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -91,7 +101,23 @@ impl Site {
             ports: [free_port(), free_port()],
         };
         site.write_config("", "1s");
+        fs::create_dir_all(site.path("docker")).expect("mkdir");
+        site.docker_config(json!({"auths": {&site.registry: {"auth": registry_auth()}}}));
         site
+    }
+
+    /// The Docker CLI config (DOCKER_CONFIG) autosd runs with.
+    fn docker_config(&self, config: Value) {
+        fs::write(self.path("docker/config.json"), config.to_string()).expect("docker config");
+    }
+
+    /// Neither the registry password nor its base64 is in `text`.
+    #[track_caller]
+    fn assert_no_credential(&self, text: &str) {
+        assert!(
+            !text.contains(REGISTRY_PASSWORD) && !text.contains(&registry_auth()),
+            "a credential leaked: {text}"
+        );
     }
 
     /// `extra_env` goes into the `env:` mapping of both environments; `window` is their
@@ -100,7 +126,7 @@ impl Site {
         let mut text = format!("version: 1\nproject: {}\nenvironments:\n", self.project);
         for (env, port) in [("dev", self.ports[0]), ("staging", self.ports[1])] {
             text.push_str(&format!(
-                "  {env}:\n    target:\n      kind: swarm\n      ports: [\"{port}:8080\"]\n      init: true\n      stop_timeout: 2s\n      env: {{{extra_env}}}\n      update: {{parallelism: 1, monitor: 3s}}\n      health: {{ready_timeout: 30s, stability_window: {window}, interval: 1s}}\n",
+                "  {env}:\n    target:\n      kind: swarm\n      ports: [\"{port}:8080\"]\n      init: true\n      stop_timeout: 2s\n      env: {{{extra_env}}}\n      resources: {{memory: 128m, cpus: 0.5, reservations: {{memory: 16m}}}}\n      update: {{parallelism: 1, monitor: 3s}}\n      health: {{ready_timeout: 30s, stability_window: {window}, interval: 1s}}\n",
             ));
         }
         fs::write(self.path("repo/.autosd/config.yml"), text).expect("config");
@@ -123,6 +149,7 @@ impl Site {
         let out = autosd(&self.path("home"))
             .current_dir(self.path("repo"))
             .env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", self.path("docker"))
             .args(args)
             .timeout(Duration::from_secs(120))
             .output()
@@ -450,6 +477,31 @@ fn promote_rolls_the_same_digest_into_the_next_environments_service() {
         http_get(site.ports[1], "/").as_deref(),
         Some("autosd-test web v2\n")
     );
+    let resources = docker_cli(
+        &site.host,
+        &[
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.TaskTemplate.Resources}}",
+            &site.service("staging"),
+        ],
+    );
+    let resources: Value = serde_json::from_str(&resources).expect("resources json");
+    assert_eq!(
+        resources,
+        json!({"Limits": {"MemoryBytes": 128i64 << 20, "NanoCPUs": 500_000_000},
+               "Reservations": {"MemoryBytes": 16i64 << 20}}),
+        "the project file's resources reach the service"
+    );
+    // The registry credentials went with every write; nothing shows them.
+    site.assert_no_credential(&docker_cli(
+        &site.host,
+        &["service", "inspect", &site.service("staging")],
+    ));
+    for entry in crate::preauth::all_files(&site.path("home")) {
+        site.assert_no_credential(&String::from_utf8_lossy(&fs::read(&entry).expect("read")));
+    }
     let staging = site.releases("staging");
     assert_eq!(staging[0]["origin"]["kind"], "promote", "{staging:?}");
     assert_eq!(staging[0]["digest"], site.releases("dev")[0]["digest"]);
@@ -462,6 +514,7 @@ fn dry_run_prints_the_service_spec_and_creates_nothing() {
     let mut args = site.deploy_args("dev", "web:v1");
     args.push("--dry-run".into());
     let out = site.run(&args, 0);
+    site.assert_no_credential(&format!("{}{}", out.stdout, out.stderr));
     assert!(
         out.stdout.contains("service spec that would be applied:"),
         "{}",
@@ -507,7 +560,13 @@ impl Progress for Interleave {
 fn library_target(host: &str, settings: Value) -> SwarmTarget {
     let target = autosd::config::TargetSettings::from_json(json!({ "swarm": settings }), 0);
     let settings = SwarmSettings::from_target(&target, "dev").expect("settings");
-    SwarmTarget::connect(Some(host), settings, autosd::context::unix_now).expect("a swarm manager answers")
+    SwarmTarget::connect(
+        Some(host),
+        settings,
+        RegistryAuth::default(),
+        autosd::context::unix_now,
+    )
+    .expect("a swarm manager answers")
 }
 
 fn request(scope: &Scope, t: &SwarmTarget, n: u32) -> Request {
@@ -800,6 +859,49 @@ fn an_image_missing_from_the_registry_is_named() {
     );
 }
 
+#[test]
+fn a_private_registry_is_pulled_from_with_the_docker_configs_credentials() {
+    let Some((host, _)) = swarm() else { return };
+    // ci/docker_env.sh starts it next to the open one, with web:v1 only, and makes the engine
+    // forget it: the node must pull with the password too.
+    let private = std::env::var("AUTOSD_TEST_AUTH_REGISTRY")
+        .ok()
+        .filter(|r| !r.is_empty());
+    let Some(private) = private else {
+        if std::env::var("AUTOSD_REQUIRE_DOCKER").as_deref() == Ok("1") {
+            panic!(
+                "AUTOSD_REQUIRE_DOCKER=1 but AUTOSD_TEST_AUTH_REGISTRY is unset (ci/docker_env.sh sets it)"
+            );
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED swarm test: AUTOSD_TEST_AUTH_REGISTRY is unset"
+        );
+        return;
+    };
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let site = Site::new(host, private, "private");
+    // Only a credential helper knows the password: refused, and the hint says why.
+    site.docker_config(json!({"credsStore": "desktop"}));
+    let out = site.deploy("dev", "web:v1", EXIT_IMAGE_NOT_FOUND);
+    assert!(
+        out.stderr.contains("docker-credential-desktop") && out.stderr.contains(&site.registry),
+        "{}",
+        out.stderr
+    );
+    site.docker_config(json!({"auths": {format!("http://{}", site.registry): {"auth": registry_auth()}}}));
+    let out = site.deploy("dev", "web:v1", 0);
+    site.assert_no_credential(&format!("{}{}", out.stdout, out.stderr));
+    assert_eq!(
+        http_get(site.ports[0], "/").as_deref(),
+        Some("autosd-test web v1\n")
+    );
+    site.assert_no_credential(&docker_cli(
+        &site.host,
+        &["service", "inspect", &site.service("dev")],
+    ));
+}
+
 /// A project file with swarm settings but no engine needed before validation fails.
 fn offline_site(target: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -818,6 +920,7 @@ fn offline_run(dir: &tempfile::TempDir, repo: &PathBuf, docker_host: &str, code:
     let out = autosd(dir.path())
         .current_dir(repo)
         .env("DOCKER_HOST", docker_host)
+        .env("DOCKER_CONFIG", dir.path().join("docker"))
         .args([
             "deploy",
             "--project",
@@ -854,6 +957,30 @@ fn bad_settings_name_their_lines() {
     ] {
         assert!(out.stderr.contains(needle), "{needle} in {}", out.stderr);
     }
+}
+
+#[test]
+fn a_malformed_docker_config_is_named_without_its_secret() {
+    let (dir, repo) = offline_site("      kind: swarm\n");
+    fs::create_dir_all(dir.path().join("docker")).expect("mkdir");
+    // A credential where an object belongs: a parser's message would quote it.
+    fs::write(
+        dir.path().join("docker/config.json"),
+        format!(r#"{{"auths": {{"reg": "{}"}}}}"#, registry_auth()),
+    )
+    .expect("config");
+    let out = offline_run(
+        &dir,
+        &repo,
+        "unix:///nonexistent/docker.sock",
+        EXIT_REGISTRY_AUTH_INVALID,
+    );
+    assert!(
+        out.stderr.contains("AUTOSD-REGISTRY-AUTH-INVALID") && out.stderr.contains("config.json"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(&registry_auth()), "{}", out.stderr);
 }
 
 #[test]
