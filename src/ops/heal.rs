@@ -19,7 +19,7 @@ use crate::heal::postmortem;
 use crate::ops::guard::{Confirm, Privileged};
 use crate::ops::live::ProjectSession;
 use crate::ops::release::StoreLedgers;
-use crate::ops::targets::{Configured, open_target};
+use crate::ops::targets::Configured;
 use crate::policy;
 use crate::store::{Key, Store};
 use serde::Serialize;
@@ -273,6 +273,7 @@ struct EnvRun<'a> {
     session: &'a ProjectSession,
     args: &'a HealArgs<'a>,
     env: &'a Environment,
+    configured: Configured,
     target: Box<dyn Target>,
     scope: Scope,
     id: String,
@@ -379,7 +380,7 @@ impl EnvRun<'_> {
                 session,
                 &args,
                 target,
-                env,
+                &self.configured,
                 granted.grant_id().map(str::to_string),
             )?;
             let holder = crate::ops::release::holder(session, "heal_with_rollback", &request.gate);
@@ -442,7 +443,8 @@ fn heal_env(
         report.detail = "no healthy release in the ledger: nothing to heal".into();
         return Ok(report);
     };
-    let target = open_target(session, env, args.kind)?;
+    let configured = Configured::read(env, args.kind)?;
+    let target = configured.open(session)?;
     let diagnosis = target.diagnose(&scope)?;
     report.detail = diagnosis.detail.clone();
     let incidents = read_incidents(store, project)?;
@@ -496,11 +498,12 @@ fn heal_env(
         }
     };
     report.incident = Some(id.clone());
-    let spec = Configured::read(env, args.kind)?.gate();
+    let spec = configured.gate();
     let mut run = EnvRun {
         session,
         args,
         env,
+        configured,
         target,
         scope: scope.clone(),
         id: id.clone(),

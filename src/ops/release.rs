@@ -133,9 +133,13 @@ impl ReleaseArgs<'_> {
 }
 
 /// Fills in the image of a deploy without `--image`, and checks the promotion source.
-fn resolve_op(session: &ProjectSession, args: &ReleaseArgs<'_>, env: &Environment) -> Result<Operation> {
+fn resolve_op(
+    session: &ProjectSession,
+    args: &ReleaseArgs<'_>,
+    configured: &Configured,
+) -> Result<Operation> {
     match &args.op {
-        Operation::Deploy { image } if image.is_empty() => match Configured::read(env, args.kind)?.image() {
+        Operation::Deploy { image } if image.is_empty() => match configured.image() {
             Some(image) => Ok(Operation::Deploy {
                 image: image.to_string(),
             }),
@@ -162,10 +166,9 @@ pub(crate) fn request(
     session: &ProjectSession,
     args: &ReleaseArgs<'_>,
     target: &dyn Target,
-    env: &Environment,
+    configured: &Configured,
     grant_id: Option<String>,
 ) -> Result<Request> {
-    let configured = Configured::read(env, args.kind)?;
     let now = session.ctx.now_unix();
     Ok(Request {
         scope: Scope::new(&session.config.project, args.env),
@@ -226,13 +229,14 @@ pub fn run(
         let env = granted
             .env
             .ok_or_else(|| Error::new(ErrorCode::Internal, "a release operation without an environment"))?;
-        let op = resolve_op(session, args, env)?;
-        let target = open_target(session, env, args.kind)?;
+        let configured = Configured::read(env, args.kind)?;
+        let op = resolve_op(session, args, &configured)?;
+        let target = configured.open(session)?;
         let request = request(
             session,
             args,
             target.as_ref(),
-            env,
+            &configured,
             granted.grant_id().map(str::to_string),
         )?;
         let ledgers = StoreLedgers {
@@ -324,13 +328,14 @@ pub fn dry_run(
     let halted = crate::ops::halt::read(session.store.as_ref(), &config.project)?
         .filter(|h| h.halted)
         .map(|h| h.reason);
-    let op = resolve_op(session, args, env)?;
-    let target = open_target(session, env, args.kind)?;
+    let configured = Configured::read(env, args.kind)?;
+    let op = resolve_op(session, args, &configured)?;
+    let target = configured.open(session)?;
     let request = request(
         session,
         args,
         target.as_ref(),
-        env,
+        &configured,
         grant.ok().flatten().map(|g| g.gid),
     )?;
     let ledgers = StoreLedgers {

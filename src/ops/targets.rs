@@ -60,9 +60,9 @@ impl Configured {
     }
 
     /// Connects to the target these settings describe.
-    pub fn open(self, session: &ProjectSession) -> Result<Box<dyn Target>> {
+    pub fn open(&self, session: &ProjectSession) -> Result<Box<dyn Target>> {
         let now = crate::context::unix_now;
-        Ok(match self {
+        Ok(match self.clone() {
             Configured::Docker(s) => {
                 Box::new(DockerTarget::connect(session.ctx.env.get("DOCKER_HOST"), s, now)?)
             }
