@@ -327,6 +327,32 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// The port mappings under `ports:`; `refuse` names what this target cannot publish
+    /// (a reason), after the syntax is checked. Each problem is at its item's line.
+    pub fn ports(&mut self, raw: &[String], refuse: impl Fn(&PortMap) -> Option<String>) -> Vec<PortMap> {
+        let mut ports = Vec::new();
+        for (i, p) in raw.iter().enumerate() {
+            match parse_port(p).and_then(|pm| match refuse(&pm) {
+                Some(why) => Err(format!("port `{p}`: {why}")),
+                None => Ok(pm),
+            }) {
+                Ok(pm) => ports.push(pm),
+                Err(e) => self.problem(&format!("ports.{i}"), e),
+            }
+        }
+        ports
+    }
+
+    /// A `command:` override must name at least the program.
+    pub fn command(&mut self, raw: &Option<Vec<String>>) {
+        if raw.as_ref().is_some_and(Vec::is_empty) {
+            self.problem(
+                "command",
+                "give at least the program, or leave it out to use the image's",
+            );
+        }
+    }
+
     /// `settings` if no problem was found, else every problem, in line order, as one error.
     pub fn finish<T>(self, settings: T) -> Result<T> {
         if self.problems.is_empty() {
@@ -406,20 +432,9 @@ impl DockerSettings {
         let Some(raw) = s.parse::<RawDocker>() else {
             return Err(s.error());
         };
-        let mut ports = Vec::new();
-        for (i, p) in raw.ports.iter().enumerate() {
-            match parse_port(p) {
-                Ok(pm) => ports.push(pm),
-                Err(e) => s.problem(&format!("ports.{i}"), e),
-            }
-        }
+        let ports = s.ports(&raw.ports, |_| None);
         s.env_names(&raw.env);
-        if raw.command.as_ref().is_some_and(Vec::is_empty) {
-            s.problem(
-                "command",
-                "give at least the program, or leave it out to use the image's",
-            );
-        }
+        s.command(&raw.command);
         let memory_bytes = s.memory("memory", &raw.memory);
         let nano_cpus = s.cpus("cpus", raw.cpus);
         let keep = raw.keep.unwrap_or(DEFAULT_KEEP);

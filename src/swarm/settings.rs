@@ -3,7 +3,7 @@
 use crate::config::TargetSettings;
 use crate::deploy::health::GateSpec;
 use crate::deploy::release::Scope;
-use crate::deploy::settings::{PortMap, Section, TargetKind, parse_port};
+use crate::deploy::settings::{PortMap, Section, TargetKind};
 use crate::error::Result;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -205,27 +205,14 @@ impl SwarmSettings {
                 ),
             );
         }
-        let mut ports = Vec::new();
-        for (i, p) in raw.ports.iter().enumerate() {
-            match parse_port(p) {
-                // Host-mode publishing binds every interface of the node; an address cannot be chosen.
-                Ok(pm) if pm.host_ip != "0.0.0.0" => s.problem(
-                    &format!("ports.{i}"),
-                    format!(
-                        "port `{p}`: swarm publishes on every address of the node (mode=host); write host:container"
-                    ),
-                ),
-                Ok(pm) => ports.push(pm),
-                Err(e) => s.problem(&format!("ports.{i}"), e),
-            }
-        }
+        // Host-mode publishing binds every interface of the node; an address cannot be chosen.
+        let ports = s.ports(&raw.ports, |pm| {
+            (pm.host_ip != "0.0.0.0").then(|| {
+                "swarm publishes on every address of the node (mode=host); write host:container".to_string()
+            })
+        });
         s.env_names(&raw.env);
-        if raw.command.as_ref().is_some_and(Vec::is_empty) {
-            s.problem(
-                "command",
-                "give at least the program, or leave it out to use the image's",
-            );
-        }
+        s.command(&raw.command);
         for key in raw.labels.keys() {
             if key.starts_with("io.autosd.") || key.is_empty() {
                 s.problem(
