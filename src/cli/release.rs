@@ -312,25 +312,13 @@ fn github_outputs(ctx: &Context, report: &ReleaseReport) -> Result<()> {
 
 struct DryRunReport(DryRun);
 
-/// What a target's `--dry-run` change is called.
-fn change_name(target: &str) -> &'static str {
-    match target {
-        "kubernetes" => "server-side apply patch",
-        "swarm" => "service spec",
-        _ => "change",
-    }
-}
-
 impl Render for DryRunReport {
     fn human(&self) -> String {
         let d = &self.0;
         let mut out = d.plan.describe();
         if let Some(change) = &d.change {
-            let text = serde_json::to_string_pretty(change).unwrap_or_default();
-            out.push_str(&format!(
-                "{} that would be applied:\n",
-                change_name(&d.plan.release.target)
-            ));
+            let text = serde_json::to_string_pretty(&change.body).unwrap_or_default();
+            out.push_str(&format!("{} that would be applied:\n", change.what));
             for line in text.lines() {
                 out.push_str(&format!("  {line}\n"));
             }
@@ -355,7 +343,7 @@ impl Render for DryRunReport {
         json!({
             "dry_run": true,
             "plan": d.plan,
-            "change": d.change,
+            "change": d.change.as_ref().map(|c| &c.body),
             "allowed": d.decision.is_ok(),
             "decision": match &d.decision { Ok(s) => s.clone(), Err(e) => e.to_string() },
             "halted": d.halted,

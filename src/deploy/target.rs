@@ -56,6 +56,14 @@ pub fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
         })
 }
 
+/// The exact object change a plan would send to an orchestrator (`--dry-run`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// What `body` is, for people: `service spec`, `server-side apply patch`.
+    pub what: &'static str,
+    pub body: serde_json::Value,
+}
+
 /// A probe of what serves a scope, with the evidence an incident records. Targets that know
 /// more than `health` (container state, exit code, health-check output) fill it in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -169,7 +177,7 @@ pub trait Target {
 
     /// The exact object change `plan` would make (a Swarm service spec, a Kubernetes apply
     /// patch), for `--dry-run`; None where the plan's steps say it all. Changes nothing.
-    fn preview(&self, plan: &Plan) -> Result<Option<serde_json::Value>> {
+    fn preview(&self, plan: &Plan) -> Result<Option<Change>> {
         let _ = plan;
         Ok(None)
     }

@@ -22,7 +22,7 @@ use crate::deploy::plan::{Plan, Step, Strategy};
 use crate::deploy::release::Scope;
 use crate::deploy::rolling::{Orchestrator, Rollout};
 use crate::deploy::target::{
-    Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
+    Change, Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
 };
 use crate::error::{Error, ErrorCode, Result};
 use client::{Connection, Request, api_error};
@@ -247,7 +247,7 @@ impl Target for KubernetesTarget {
         Strategy::RollingUpdate
     }
 
-    fn preview(&self, plan: &Plan) -> Result<Option<serde_json::Value>> {
+    fn preview(&self, plan: &Plan) -> Result<Option<Change>> {
         let Some(digest) = plan.steps.iter().find_map(|s| match s {
             Step::RollOut { digest } => Some(digest),
             _ => None,
@@ -255,7 +255,10 @@ impl Target for KubernetesTarget {
             return Ok(None);
         };
         let (_, body) = self.rollout_patch(&plan.scope, digest, &plan.release.id, false)?;
-        Ok(Some(body))
+        Ok(Some(Change {
+            what: "server-side apply patch",
+            body,
+        }))
     }
 
     /// Nodes pull, not autosd: a pinned reference is taken as it is; a tag is resolved to

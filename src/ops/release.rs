@@ -8,7 +8,7 @@ use crate::deploy::ledger::{Ledger, LedgerLineV1, ledger_key};
 use crate::deploy::plan::{Plan, Request};
 use crate::deploy::release::{Scope, Who};
 use crate::deploy::settings::TargetKind;
-use crate::deploy::target::{self, LockHolder, Outcome, Progress, Target};
+use crate::deploy::target::{self, Change, LockHolder, Outcome, Progress, Target};
 use crate::error::{Error, ErrorCode, Result};
 use crate::heal::incident::{Event, Incident, Severity, Trigger};
 use crate::ops::guard::{Confirm, Privileged};
@@ -285,7 +285,7 @@ pub fn run(
 pub struct DryRun {
     pub plan: Plan,
     /// The exact object change (service spec, apply patch) on orchestrator targets.
-    pub change: Option<serde_json::Value>,
+    pub change: Option<Change>,
     pub decision: std::result::Result<String, Error>,
     pub halted: Option<String>,
     pub lock: Option<LockHolder>,

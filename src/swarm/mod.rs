@@ -25,7 +25,7 @@ use crate::deploy::plan::Plan;
 use crate::deploy::release::Scope;
 use crate::deploy::rolling::{Orchestrator, Rollout};
 use crate::deploy::target::{
-    Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
+    Change, Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
 };
 use crate::docker::spec::{LABEL_DIGEST, LABEL_RELEASE};
 use crate::docker::{connect_engine, engine_error, is_conflict, is_not_found, poll_gate};
@@ -318,7 +318,7 @@ impl Target for SwarmTarget {
         crate::deploy::plan::Strategy::RollingUpdate
     }
 
-    fn preview(&self, plan: &Plan) -> Result<Option<serde_json::Value>> {
+    fn preview(&self, plan: &Plan) -> Result<Option<Change>> {
         let service = self.settings.service_name(&plan.scope);
         let before = self.inspect(&service)?;
         let base = before.as_ref().and_then(|s| s.spec.as_ref());
@@ -329,9 +329,12 @@ impl Target for SwarmTarget {
             &Rollout::of(&plan.release),
             self.settings.replicas,
         );
-        serde_json::to_value(spec)
-            .map(Some)
-            .map_err(|e| Error::new(ErrorCode::Internal, format!("render the service spec: {e}")))
+        let body = serde_json::to_value(spec)
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("render the service spec: {e}")))?;
+        Ok(Some(Change {
+            what: "service spec",
+            body,
+        }))
     }
 
     fn resolve(&self, image: &str, progress: &mut dyn Progress) -> Result<String> {
