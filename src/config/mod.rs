@@ -93,8 +93,9 @@ pub const DEFAULT_MAX_RESTARTS_PER_HOUR: u32 = 3;
 pub struct TargetSettings {
     pub line: u64,
     pub settings: BTreeMap<String, serde_json::Value>,
-    /// The line of every key below `target:`, by dotted path (`update.parallelism`).
-    pub lines: BTreeMap<String, u64>,
+    /// The project file's text and this section's key path in it
+    /// (`environments.prod.target`): lines of keys are looked up only for a problem.
+    source: Option<(std::sync::Arc<str>, String)>,
 }
 
 impl TargetSettings {
@@ -104,8 +105,22 @@ impl TargetSettings {
         TargetSettings {
             line,
             settings: serde_json::from_value(value).unwrap_or_default(),
-            lines: BTreeMap::new(),
+            source: None,
         }
+    }
+
+    /// The line of every key below `target:`, by dotted path (`update.parallelism`). The
+    /// file is read again for it, which only a wrong setting asks for.
+    pub fn key_lines(&self) -> BTreeMap<String, u64> {
+        let Some((text, path)) = &self.source else {
+            return BTreeMap::new();
+        };
+        let prefix = format!("{path}.");
+        lines::key_lines(text)
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, l)| (k[prefix.len()..].to_string(), *l))
+            .collect()
     }
 }
 
@@ -225,14 +240,9 @@ pub fn parse(text: &str, path: &Path, root: &Path) -> Result<ProjectConfig> {
         invalid(path, vec![problem])
     })?;
     let mut config = validate(raw, path, root).map_err(|problems| invalid(path, problems))?;
-    let lines = lines::key_lines(text);
+    let text: std::sync::Arc<str> = text.into();
     for env in &mut config.environments {
-        let prefix = format!("environments.{}.target.", env.name);
-        env.target.lines = lines
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .map(|(k, l)| (k[prefix.len()..].to_string(), *l))
-            .collect();
+        env.target.source = Some((text.clone(), format!("environments.{}.target", env.name)));
     }
     Ok(config)
 }
@@ -418,7 +428,7 @@ fn environment(name: &str, line: u64, raw: RawEnvironment) -> std::result::Resul
         Some(t) => TargetSettings {
             line: line_of(&t),
             settings: t.value,
-            lines: BTreeMap::new(),
+            source: None,
         },
         None => TargetSettings {
             line,

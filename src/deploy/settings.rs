@@ -153,10 +153,12 @@ pub struct GenericSettings {
 pub struct Section<'a> {
     env: &'a str,
     target: &'a TargetSettings,
-    /// Where this kind's keys start in `target.lines`: "" (flat form) or "docker." (nested).
+    /// Where this kind's keys start below `target:`: "" (flat form) or "docker." (nested).
     prefix: String,
     value: serde_json::Value,
     problems: Vec<(u64, String)>,
+    /// `target.key_lines()`, read at the first problem.
+    lines: std::cell::OnceCell<BTreeMap<String, u64>>,
 }
 
 impl<'a> Section<'a> {
@@ -170,6 +172,7 @@ impl<'a> Section<'a> {
             prefix: String::new(),
             value: serde_json::Value::Null,
             problems: Vec::new(),
+            lines: std::cell::OnceCell::new(),
         };
         let settings = &target.settings;
         if let Some(declared) = settings.get("kind") {
@@ -218,9 +221,10 @@ impl<'a> Section<'a> {
     /// The line of `field` (a dotted path below the kind, e.g. `update.parallelism`): the
     /// key itself, else its nearest written parent, else the `target:` line.
     pub fn line(&self, field: &str) -> u64 {
+        let lines = self.lines.get_or_init(|| self.target.key_lines());
         let mut path = format!("{}{field}", self.prefix);
         loop {
-            if let Some(line) = self.target.lines.get(path.trim_end_matches('.')) {
+            if let Some(line) = lines.get(path.trim_end_matches('.')) {
                 return *line;
             }
             match path.trim_end_matches('.').rsplit_once('.') {
