@@ -60,7 +60,7 @@ pub(crate) fn swarm_error(host: &str, what: &str, e: BollardError) -> Error {
             )
             .hint("run `docker swarm init` there, or point DOCKER_HOST at a manager of the swarm");
         }
-        if lower.contains("out of sequence") {
+        if is_out_of_sequence(&e) {
             return Error::new(
                 ErrorCode::TargetConflict,
                 format!("{what}: someone else updated it since autosd read it ({message}); nothing was overwritten"),
@@ -84,6 +84,12 @@ pub(crate) fn swarm_error(host: &str, what: &str, e: BollardError) -> Error {
         );
     }
     engine_error(host, what, e)
+}
+
+/// The engine refused a service update made at a version that is no longer current.
+fn is_out_of_sequence(e: &BollardError) -> bool {
+    matches!(e, BollardError::DockerResponseServerError { message, .. }
+        if message.to_lowercase().contains("out of sequence"))
 }
 
 /// Someone else changed `service` at a point `when` autosd must not overwrite it.
@@ -180,30 +186,59 @@ impl SwarmTarget {
                 }
                 Err(e) => return Err(self.err(&format!("create service {service}"), e)),
             },
-            Some(svc) => {
-                let index = svc.version.as_ref().and_then(|v| v.index).unwrap_or(0);
-                let version = i32::try_from(index).map_err(|_| {
-                    Error::new(
-                        ErrorCode::TargetFailed,
-                        format!(
-                            "service {service} is at version {index}, beyond what the API client can send"
-                        ),
-                    )
-                })?;
-                let opts = UpdateServiceOptions {
-                    version,
-                    ..Default::default()
-                };
-                self.rt
-                    .block_on(self.docker.update_service(service, spec, opts, credentials))
-                    .map_err(|e| self.err(&format!("update service {service}"), e))?;
-            }
+            Some(svc) => self.update_at_version(service, svc, spec, credentials)?,
         }
         let stored = self.inspect(service)?.and_then(|s| s.spec);
         match stored {
             Some(stored) if spec::generation(&stored) == generation => Ok(stored),
             _ => Err(changed_elsewhere(service, "right after autosd updated it")),
         }
+    }
+
+    /// Updates `service` to `spec` at the version `read` was taken at. Swarm bumps that
+    /// version for its own bookkeeping too (an update pausing or completing rewrites the
+    /// service's update status), so a refusal as "out of sequence" only means someone else
+    /// changed the service when its spec is no longer the one read: otherwise the write is
+    /// retried at the new version.
+    fn update_at_version(
+        &self,
+        service: &str,
+        read: &Service,
+        spec: ServiceSpec,
+        credentials: Option<DockerCredentials>,
+    ) -> Result<()> {
+        const ATTEMPTS: usize = 5;
+        let mut at = read.clone();
+        for _ in 0..ATTEMPTS {
+            let index = at.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+            let version = i32::try_from(index).map_err(|_| {
+                Error::new(
+                    ErrorCode::TargetFailed,
+                    format!("service {service} is at version {index}, beyond what the API client can send"),
+                )
+            })?;
+            let opts = UpdateServiceOptions {
+                version,
+                ..Default::default()
+            };
+            match self.rt.block_on(self.docker.update_service(
+                service,
+                spec.clone(),
+                opts,
+                credentials.clone(),
+            )) {
+                Ok(_) => return Ok(()),
+                Err(e) if is_out_of_sequence(&e) => match self.inspect(service)? {
+                    Some(now) if now.spec == read.spec => at = now,
+                    _ => return Err(self.err(&format!("update service {service}"), e)),
+                },
+                Err(e) => return Err(self.err(&format!("update service {service}"), e)),
+            }
+        }
+        Err(changed_elsewhere(
+            service,
+            &format!("over and over while autosd tried {ATTEMPTS} times to update it"),
+        ))
     }
 
     /// The gate over the roll-out `expected`: Ok(ms until every task was ready) or why not.

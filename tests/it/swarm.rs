@@ -9,7 +9,7 @@ use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use autosd::deploy::execute::{DirLedgers, Operation, execute};
 use autosd::deploy::plan::Request;
 use autosd::deploy::release::{Scope, Who};
-use autosd::deploy::target::{LockHolder, Phase, Progress, Quiet, Target};
+use autosd::deploy::target::{LockHolder, Outcome, Phase, Progress, Quiet, Target};
 use autosd::error::ErrorCode;
 use autosd::swarm::{RegistryAuth, SwarmSettings, SwarmTarget};
 use serde_json::{Value, json};
@@ -694,6 +694,26 @@ fn a_concurrent_change_is_detected_by_version_and_never_overwritten() {
         t.lock_holder(&scope).expect("lock").is_none(),
         "the lock is released on error"
     );
+
+    // A write that bumps the version but leaves the spec as autosd read it (Swarm does that
+    // itself when an update pauses or completes) is no one else's change: autosd writes again
+    // at the new version.
+    let mut bump = Interleave {
+        host: host.clone(),
+        phase: Phase::Start,
+        args: ["service", "update", "--detach", &service]
+            .map(String::from)
+            .to_vec(),
+        done: false,
+    };
+    let outcome = deploy(3, "web:v1", &mut bump).expect("a version-only bump is not a conflict");
+    assert!(bump.done, "the bump ran between autosd's read and write");
+    assert!(
+        matches!(outcome.outcome, Outcome::Healthy { .. }),
+        "{:?}",
+        outcome.outcome
+    );
+    assert_eq!(site.spec_image("dev"), v1, "autosd's update was applied");
 }
 
 #[test]
