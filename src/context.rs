@@ -30,6 +30,8 @@ const WATCHED_VARS: &[&str] = &[
     "AUTOSD_ENVIRONMENT",
     "DOCKER_HOST",
     "DOCKER_CONFIG",
+    // Where Docker credential helpers (`docker-credential-<name>`) are found.
+    "PATH",
     "KUBECONFIG",
     "KUBERNETES_SERVICE_HOST",
     "KUBERNETES_SERVICE_PORT",

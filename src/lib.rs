@@ -20,6 +20,7 @@ pub mod ops;
 pub mod output;
 pub mod policy;
 pub mod process;
+pub mod registry;
 pub mod secret;
 pub mod store;
 pub mod swarm;

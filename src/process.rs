@@ -30,6 +30,9 @@ pub struct Cmd {
     cwd: Option<PathBuf>,
     env: Vec<(String, String)>,
     env_removed: Vec<String>,
+    /// Written to the child's stdin, which is then closed; None leaves stdin closed from
+    /// the start.
+    input: Option<Vec<u8>>,
     timeout: Duration,
     timeout_is_error: bool,
 }
@@ -42,6 +45,7 @@ impl Cmd {
             cwd: None,
             env: Vec::new(),
             env_removed: Vec::new(),
+            input: None,
             timeout: Duration::from_secs(60),
             timeout_is_error: true,
         }
@@ -80,6 +84,12 @@ impl Cmd {
     /// Keeps `key` of autosd's own environment from the child (e.g. a secret).
     pub fn env_remove(mut self, key: &str) -> Self {
         self.env_removed.push(key.to_string());
+        self
+    }
+
+    /// What the child reads on stdin (a protocol request, e.g. a credential helper's).
+    pub fn input(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.input = Some(bytes.into());
         self
     }
 
@@ -154,7 +164,11 @@ pub fn run(cmd: &Cmd) -> Result<Output> {
         command.env(k, v);
     }
     command
-        .stdin(Stdio::null())
+        .stdin(if cmd.input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     tracing::debug!(command = %cmd.display(), "spawn");
@@ -162,6 +176,7 @@ pub fn run(cmd: &Cmd) -> Result<Output> {
         Error::new(ErrorCode::Io, format!("cannot run {}: {e}", cmd.program))
             .hint(format!("install `{}` and make sure it is on PATH", cmd.program))
     })?;
+    feed(child.stdin.take(), cmd.input.clone());
     let out = capture(child.stdout.take());
     let err = capture(child.stderr.take());
     let (code, timed_out) = match wait_with_deadline(&mut child, cmd)? {
@@ -184,6 +199,16 @@ pub fn run(cmd: &Cmd) -> Result<Output> {
         stderr,
         timed_out,
     })
+}
+
+/// Writes `input` to the child's stdin from a thread of its own (a child that never reads
+/// cannot block autosd), then closes it. A child that exits without reading is not an error.
+fn feed(stdin: Option<std::process::ChildStdin>, input: Option<Vec<u8>>) {
+    if let (Some(mut stdin), Some(input)) = (stdin, input) {
+        thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut stdin, &input);
+        });
+    }
 }
 
 fn capture<R: Read + Send + 'static>(stream: Option<R>) -> thread::JoinHandle<Vec<u8>> {
@@ -239,6 +264,15 @@ mod tests {
         assert_eq!(out.code, Some(3));
         assert_eq!(out.stdout_str(), "out\n");
         assert_eq!(out.stderr_str(), "err\n");
+    }
+
+    #[test]
+    fn feeds_the_input_on_stdin_and_closes_it() {
+        let out = run(&Cmd::new("sh").args(["-c", "cat; echo ."]).input("req")).expect("runs");
+        assert_eq!(out.stdout_str(), "req.\n");
+        // Without input, stdin is closed at once: `cat` ends instead of waiting.
+        let out = run(&Cmd::new("cat").timeout(Duration::from_secs(5))).expect("runs");
+        assert!(out.success() && out.stdout.is_empty());
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::deploy::target::{
     Change, Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
 };
 use crate::error::{Error, ErrorCode, Result};
+use crate::registry::RegistryAuth;
 use client::{Connection, Request, api_error};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
@@ -35,6 +36,8 @@ const DEPLOYMENTS: &str = "deployments.apps";
 pub struct KubernetesTarget {
     conn: Connection,
     settings: KubernetesSettings,
+    /// The credentials a tag is resolved with at its registry.
+    registry: RegistryAuth,
     /// Unix seconds (from the `Context` in production).
     now: fn() -> i64,
 }
@@ -53,10 +56,16 @@ impl KubernetesTarget {
     pub fn connect(
         settings: KubernetesSettings,
         env: &dyn Fn(&str) -> Option<String>,
+        registry: RegistryAuth,
         now: fn() -> i64,
     ) -> Result<Self> {
         let conn = client::connect(&settings, env)?;
-        Ok(KubernetesTarget { conn, settings, now })
+        Ok(KubernetesTarget {
+            conn,
+            settings,
+            registry,
+            now,
+        })
     }
 
     pub fn settings(&self) -> &KubernetesSettings {
@@ -262,7 +271,8 @@ impl Target for KubernetesTarget {
     }
 
     /// Nodes pull, not autosd: a pinned reference is taken as it is; a tag is resolved to
-    /// the digest it names now at its registry (anonymous pulls only). The pinned
+    /// the digest it names now at its registry, with the Docker config's credentials for it
+    /// (anonymously without). The pinned
     /// reference is the "digest" the ledger records.
     fn resolve(&self, image: &str, progress: &mut dyn Progress) -> Result<String> {
         let not_pinned = match Pinned::parse(image) {
@@ -276,7 +286,10 @@ impl Target for KubernetesTarget {
             Phase::Pull,
             &format!("resolving {image} to a digest at {}", tagged.base),
         );
-        let digest = self.conn.rt.block_on(registry::resolve(image, &tagged))?;
+        let digest = self
+            .conn
+            .rt
+            .block_on(registry::resolve(image, &tagged, &self.registry))?;
         // What the registry said must be a digest the cluster can pin.
         Ok(Pinned::parse(&format!("{}@{digest}", tagged.name))?.reference())
     }

@@ -1,11 +1,14 @@
 //! Resolving a tag to the digest it names now, through the registry's v2 API, so
 //! `--image shop:v1` can be pinned before it reaches a Deployment: `GET /v2/<repo>/manifests/<tag>`,
-//! and on a 401 the anonymous bearer-token flow its `WWW-Authenticate` header describes
-//! (`realm`, `service`, `scope`). Only public (anonymously pullable) images resolve; a
-//! private registry needs the digest passed in. Plain HTTP is used only for loopback
+//! and on a 401 what its `WWW-Authenticate` header asks for: Basic, or a pull token from the
+//! token service it names (`realm`, `service`, `scope`). The credentials are the Docker
+//! config's for the registry (`crate::registry`); without any, the request is anonymous.
+//! Plain HTTP is used only for loopback
 //! registries (as Docker treats them), HTTPS with the platform's roots otherwise — kube-rs's
 //! own HTTP stack does the transport, so nothing is added to the build.
 use crate::error::{Error, ErrorCode, Result};
+use crate::registry::{Credentials, Login, RegistryAuth};
+use crate::secret::Secret;
 use std::time::Duration;
 
 /// What a manifest request accepts: image indexes first, so a multi-arch tag resolves to
@@ -100,7 +103,7 @@ fn not_resolved(image: &str, why: String) -> Error {
     .hint("pass --image repo@sha256:… (the digest `docker buildx build --push` or `crane digest repo:tag` prints)")
 }
 
-/// One GET at `url` (absolute): status, `Docker-Content-Digest`, `WWW-Authenticate` and body.
+/// One request's answer: status, `Docker-Content-Digest`, `WWW-Authenticate` and body.
 struct Answer {
     status: u16,
     digest: Option<String>,
@@ -108,7 +111,15 @@ struct Answer {
     body: Vec<u8>,
 }
 
-async fn get(url: &str, accept: &str, token: Option<&str>) -> std::result::Result<Answer, String> {
+/// What a request sends besides its URL; the authorization and the form may hold secrets.
+struct Send<'a> {
+    accept: &'a str,
+    authorization: Option<&'a Secret<String>>,
+    /// An `application/x-www-form-urlencoded` body, sent with POST; None is a GET.
+    form: Option<&'a Secret<String>>,
+}
+
+async fn send(url: &str, what: Send<'_>) -> std::result::Result<Answer, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("`{url}`: {e}"))?;
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
         return Err(format!("`{url}` is not an absolute URL"));
@@ -121,13 +132,22 @@ async fn get(url: &str, accept: &str, token: Option<&str>) -> std::result::Resul
     config.read_timeout = Some(Duration::from_secs(30));
     let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = http::Request::get(path).header("accept", accept);
-    if let Some(t) = token {
-        request = request.header("authorization", format!("Bearer {t}"));
+    let method = if what.form.is_some() { "POST" } else { "GET" };
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("accept", what.accept);
+    if let Some(a) = what.authorization {
+        request = request.header("authorization", a.expose().as_str());
     }
-    let request = request
-        .body(kube::client::Body::empty())
-        .map_err(|e| e.to_string())?;
+    let body = match what.form {
+        Some(form) => {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+            kube::client::Body::from(form.expose().clone().into_bytes())
+        }
+        None => kube::client::Body::empty(),
+    };
+    let request = request.body(body).map_err(|e| e.to_string())?;
     let response = client
         .send(request)
         .await
@@ -158,30 +178,84 @@ async fn get(url: &str, accept: &str, token: Option<&str>) -> std::result::Resul
     })
 }
 
-/// The anonymous pull token a bearer challenge leads to.
-async fn token(image: &str, challenge: &str) -> Result<String> {
+fn basic(username: &str, password: &str) -> Secret<String> {
+    use base64::Engine as _;
+    let pair = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    Secret::new(format!("Basic {pair}"))
+}
+
+/// The `Authorization` a registry's 401 `challenge` asks for, made from `credentials`
+/// (anonymous when None): Basic directly, or Bearer with a pull token from its token service.
+async fn authorize(
+    image: &str,
+    challenge: &str,
+    credentials: Option<&Credentials>,
+) -> Result<Secret<String>> {
+    if challenge.trim_start().to_ascii_lowercase().starts_with("basic") {
+        return match credentials.map(|c| &c.login) {
+            Some(Login::Password { username, password }) => Ok(basic(username, password)),
+            Some(Login::IdentityToken(_)) => Err(not_resolved(
+                image,
+                "the registry asks for a password, and the Docker config holds only an identity token for it"
+                    .into(),
+            )),
+            None => Err(not_resolved(
+                image,
+                "the registry asks for a password, and the Docker config has none for it".into(),
+            )),
+        };
+    }
     let pairs = bearer_challenge(challenge)
         .ok_or_else(|| not_resolved(image, format!("the registry asks for `{challenge}` credentials")))?;
-    let realm = pairs
-        .iter()
-        .find(|(k, _)| k == "realm")
-        .map(|(_, v)| v.clone())
+    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let realm = field("realm")
         .ok_or_else(|| not_resolved(image, "the registry's challenge names no realm".into()))?;
-    let query: Vec<String> = pairs
+    let query: Vec<String> = ["service", "scope"]
         .iter()
-        .filter(|(k, _)| k == "service" || k == "scope")
-        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .filter_map(|k| field(k).map(|v| format!("{k}={}", encode(v))))
         .collect();
-    let url = format!("{realm}?{}", query.join("&"));
-    let answer = get(&url, "application/json", None)
-        .await
-        .map_err(|e| not_resolved(image, format!("token service: {e}")))?;
+    let accept = "application/json";
+    // An identity token is an OAuth2 refresh token, traded by POST; a password goes as
+    // Basic on the token GET, as the Docker engine does it.
+    let answer = match credentials.map(|c| &c.login) {
+        Some(Login::IdentityToken(token)) => {
+            let form = Secret::new(format!(
+                "grant_type=refresh_token&client_id=autosd&{}&refresh_token={}",
+                query.join("&"),
+                encode(token)
+            ));
+            let what = Send {
+                accept,
+                authorization: None,
+                form: Some(&form),
+            };
+            send(realm, what).await
+        }
+        login => {
+            let authorization = match login {
+                Some(Login::Password { username, password }) => Some(basic(username, password)),
+                _ => None,
+            };
+            let what = Send {
+                accept,
+                authorization: authorization.as_ref(),
+                form: None,
+            };
+            send(&format!("{realm}?{}", query.join("&")), what).await
+        }
+    }
+    .map_err(|e| not_resolved(image, format!("token service: {e}")))?;
     if answer.status != 200 {
         return Err(not_resolved(
             image,
             format!(
-                "the token service answered {} (a private image needs credentials autosd does not hold)",
-                answer.status
+                "the token service answered {} to {}",
+                answer.status,
+                if credentials.is_some() {
+                    "the credentials of the Docker config"
+                } else {
+                    "an anonymous request"
+                }
             ),
         ));
     }
@@ -189,20 +263,28 @@ async fn token(image: &str, challenge: &str) -> Result<String> {
     doc["token"]
         .as_str()
         .or_else(|| doc["access_token"].as_str())
-        .map(str::to_string)
+        .map(|t| Secret::new(format!("Bearer {t}")))
         .ok_or_else(|| not_resolved(image, "the token service gave no token".into()))
 }
 
-/// `sha256:<hex>` of the manifest `image` (tagged) names now.
-pub async fn resolve(image: &str, tagged: &Tagged) -> Result<String> {
+/// `sha256:<hex>` of the manifest `image` (tagged) names now, asked with the credentials
+/// `auth` holds for its registry (anonymously when it holds none).
+pub async fn resolve(image: &str, tagged: &Tagged, auth: &RegistryAuth) -> Result<String> {
+    let credentials = auth.credentials(image)?;
+    let credentials = credentials.as_ref().map(Secret::expose);
     let url = format!(
         "{}/v2/{}/manifests/{}",
         tagged.base, tagged.repository, tagged.tag
     );
-    let fetch = |token: Option<String>| {
+    let fetch = |authorization: Option<Secret<String>>| {
         let url = url.clone();
         async move {
-            get(&url, ACCEPT, token.as_deref())
+            let what = Send {
+                accept: ACCEPT,
+                authorization: authorization.as_ref(),
+                form: None,
+            };
+            send(&url, what)
                 .await
                 .map_err(|e| not_resolved(image, format!("registry {}: {e}", tagged.base)))
         }
@@ -211,7 +293,10 @@ pub async fn resolve(image: &str, tagged: &Tagged) -> Result<String> {
     if answer.status == 401
         && let Some(challenge) = answer.challenge.clone()
     {
-        answer = fetch(Some(token(image, &challenge).await?)).await?;
+        let authorization = authorize(image, &challenge, credentials)
+            .await
+            .map_err(|e| e.hint(auth.refusal_hint(image)))?;
+        answer = fetch(Some(authorization)).await?;
     }
     match answer.status {
         200 => {}
@@ -226,13 +311,16 @@ pub async fn resolve(image: &str, tagged: &Tagged) -> Result<String> {
             .hint("check the image reference, or pass the digest with --image repo@sha256:…"));
         }
         401 | 403 => {
+            let who = if credentials.is_some() {
+                "the credentials of the Docker config"
+            } else {
+                "an anonymous pull"
+            };
             return Err(not_resolved(
                 image,
-                format!(
-                    "registry {} refused an anonymous pull ({})",
-                    tagged.base, answer.status
-                ),
-            ));
+                format!("registry {} refused {who} ({})", tagged.base, answer.status),
+            )
+            .hint(auth.refusal_hint(image)));
         }
         code => {
             return Err(not_resolved(

@@ -9,7 +9,8 @@ use crate::docker::DockerTarget;
 use crate::error::Result;
 use crate::kubernetes::{KubernetesSettings, KubernetesTarget};
 use crate::ops::live::ProjectSession;
-use crate::swarm::{RegistryAuth, SwarmSettings, SwarmTarget};
+use crate::registry::RegistryAuth;
+use crate::swarm::{SwarmSettings, SwarmTarget};
 
 /// An environment's target settings, validated for one kind.
 #[derive(Debug, Clone)]
@@ -62,30 +63,29 @@ impl Configured {
     /// Connects to the target these settings describe.
     pub fn open(&self, session: &ProjectSession) -> Result<Box<dyn Target>> {
         let now = crate::context::unix_now;
+        let env = |name: &str| session.ctx.env.get(name).map(str::to_string);
         Ok(match self.clone() {
             Configured::Docker(s) => {
                 Box::new(DockerTarget::connect(session.ctx.env.get("DOCKER_HOST"), s, now)?)
             }
-            Configured::Swarm(s) => {
-                let env = |name: &str| session.ctx.env.get(name).map(str::to_string);
-                let registry = RegistryAuth::load(&env)?;
-                Box::new(SwarmTarget::connect(
-                    session.ctx.env.get("DOCKER_HOST"),
-                    s,
-                    registry,
-                    now,
-                )?)
-            }
+            Configured::Swarm(s) => Box::new(SwarmTarget::connect(
+                session.ctx.env.get("DOCKER_HOST"),
+                s,
+                RegistryAuth::load(&env)?,
+                now,
+            )?),
             Configured::Generic(settings) => Box::new(GenericTarget {
                 settings,
                 workdir: session.config.root.clone(),
                 lock_dir: session.ctx.home.join("locks"),
                 now,
             }),
-            Configured::Kubernetes(s) => {
-                let env = |name: &str| session.ctx.env.get(name).map(str::to_string);
-                Box::new(KubernetesTarget::connect(s, &env, now)?)
-            }
+            Configured::Kubernetes(s) => Box::new(KubernetesTarget::connect(
+                s,
+                &env,
+                RegistryAuth::load(&env)?,
+                now,
+            )?),
         })
     }
 }

@@ -10,14 +10,12 @@
 //! version read before it, and a spec that changed under autosd is reported
 //! (`AUTOSD-TARGET-CONFLICT`), never overwritten. The deploy lock is a Swarm config object.
 //! Every call that makes the engine or its nodes pull carries the registry credentials of
-//! the user's Docker CLI config (`auth`).
-pub mod auth;
+//! the user's Docker CLI config (`crate::registry`).
 mod health;
 mod lock;
 pub mod settings;
 pub mod spec;
 
-pub use auth::RegistryAuth;
 pub use settings::SwarmSettings;
 
 use crate::deploy::health::{GateFailure, GateSpec};
@@ -30,6 +28,7 @@ use crate::deploy::target::{
 use crate::docker::spec::{LABEL_DIGEST, LABEL_RELEASE};
 use crate::docker::{connect_engine, engine_error, is_conflict, is_not_found, poll_gate};
 use crate::error::{Error, ErrorCode, Result};
+use crate::registry::{Login, RegistryAuth};
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
@@ -128,7 +127,21 @@ impl SwarmTarget {
     /// The credentials for pulling `image`, exposed only to be handed to one engine call
     /// (bollard sends them as X-Registry-Auth; the engine never shows them in an inspect).
     fn credentials(&self, image: &str) -> Result<Option<DockerCredentials>> {
-        Ok(self.registry.credentials(image)?.map(|c| c.expose().clone()))
+        Ok(self.registry.credentials(image)?.map(|c| {
+            let c = c.expose();
+            let mut docker = DockerCredentials {
+                serveraddress: Some(c.server.clone()),
+                ..Default::default()
+            };
+            match &c.login {
+                Login::Password { username, password } => {
+                    docker.username = Some(username.clone());
+                    docker.password = Some(password.clone());
+                }
+                Login::IdentityToken(token) => docker.identitytoken = Some(token.clone()),
+            }
+            docker
+        }))
     }
 
     pub fn settings(&self) -> &SwarmSettings {
@@ -380,7 +393,7 @@ impl Target for SwarmTarget {
             .block_on(self.docker.inspect_registry_image(image, credentials))
             .map_err(|e| {
                 let refused = matches!(&e, BollardError::DockerResponseServerError { status_code, message }
-                    if *status_code == 401 || auth::is_refusal(message));
+                    if *status_code == 401 || crate::registry::is_refusal(message));
                 let err = self.err(&format!("look up {image} in its registry"), e);
                 if refused {
                     Error::new(ErrorCode::ImageNotFound, err.message).hint(self.registry.refusal_hint(image))

@@ -77,3 +77,65 @@ impl Out {
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\n{}", self.stdout, self.stderr))
     }
 }
+
+/// A Docker CLI config directory (what DOCKER_CONFIG names) with credential helpers of its
+/// own in `bin/`, which [`DockerConfig::search_path`] puts first on autosd's PATH.
+pub struct DockerConfig {
+    pub dir: std::path::PathBuf,
+}
+
+impl DockerConfig {
+    pub fn new(dir: std::path::PathBuf) -> DockerConfig {
+        std::fs::create_dir_all(dir.join("bin")).expect("mkdir");
+        DockerConfig { dir }
+    }
+
+    /// Writes `config.json`.
+    pub fn write(&self, config: serde_json::Value) {
+        std::fs::write(self.dir.join("config.json"), config.to_string()).expect("docker config");
+    }
+
+    /// PATH for autosd: this config's helpers first, then the test's own PATH.
+    pub fn search_path(&self) -> std::ffi::OsString {
+        let system = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = [self.dir.join("bin")]
+            .into_iter()
+            .chain(std::env::split_paths(&system));
+        std::env::join_paths(dirs).expect("PATH")
+    }
+
+    /// A credential helper `docker-credential-<name>` that answers `username`/`secret` when
+    /// asked for exactly `server`, and "credentials not found" for anything else.
+    pub fn helper(&self, name: &str, server: &str, username: &str, secret: &str) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.dir.join(format!("bin/docker-credential-{name}"));
+        let answer = serde_json::json!({"ServerURL": server, "Username": username, "Secret": secret});
+        let script = format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nif [ \"$(cat)\" = '{server}' ]; then\n  printf '%s' '{answer}'\nelse\n  echo 'credentials not found in native keychain'; exit 1\nfi\n"
+        );
+        std::fs::write(&path, script).expect("helper");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// The loopback registry that demands a password (ci/docker_env.sh starts it next to the
+/// open one, with web:v1 only, as AUTOSD_TEST_AUTH_REGISTRY; user `autosd-test`), or None
+/// after a visible notice.
+pub fn auth_registry() -> Option<String> {
+    let registry = std::env::var("AUTOSD_TEST_AUTH_REGISTRY")
+        .ok()
+        .filter(|r| !r.is_empty());
+    if registry.is_none() {
+        if std::env::var("AUTOSD_REQUIRE_DOCKER").as_deref() == Ok("1") {
+            panic!(
+                "AUTOSD_REQUIRE_DOCKER=1 but AUTOSD_TEST_AUTH_REGISTRY is unset (ci/docker_env.sh sets it)"
+            );
+        }
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED registry test: AUTOSD_TEST_AUTH_REGISTRY is unset"
+        );
+    }
+    registry
+}

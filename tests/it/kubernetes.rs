@@ -5,7 +5,7 @@
 //! including roll-outs that progress over several GETs and one that never becomes available;
 //! every test then asserts the exact requests autosd sent (method, path, field manager,
 //! content type, patch and Lease bodies).
-use crate::common::{Out, autosd, create_grant_json};
+use crate::common::{DockerConfig, Out, autosd, create_grant_json};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fs;
@@ -421,6 +421,50 @@ impl Site {
         self.dir.path().join(p)
     }
 
+    /// A mock registry, and its host, that answers every request no test mock takes with a
+    /// 401 whose challenge names its token service (`/token`) and the pull scope of
+    /// `team/shop`.
+    fn registry(&self) -> (MockServer, String) {
+        let registry = self.rt.block_on(MockServer::start());
+        let host = registry.address().to_string();
+        let challenge = format!(
+            "Bearer realm=\"http://{host}/token\",service=\"mock-registry\",scope=\"repository:team/shop:pull\""
+        );
+        self.rt.block_on(
+            Mock::given(any())
+                .respond_with(
+                    ResponseTemplate::new(401).insert_header("www-authenticate", challenge.as_str()),
+                )
+                .with_priority(5)
+                .mount(&registry),
+        );
+        (registry, host)
+    }
+
+    /// The Docker CLI config autosd resolves tags with (empty unless a test writes one).
+    fn docker(&self) -> DockerConfig {
+        DockerConfig::new(self.path("docker"))
+    }
+
+    /// Neither `secret` nor anything under autosd's home shows `secret`.
+    #[track_caller]
+    fn assert_never_shown(&self, out: &Out, secret: &str) {
+        assert!(
+            !out.stdout.contains(secret) && !out.stderr.contains(secret),
+            "{secret} shown: {}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        for entry in crate::preauth::all_files(&self.path("home")) {
+            let text = fs::read(&entry).unwrap_or_default();
+            assert!(
+                !String::from_utf8_lossy(&text).contains(secret),
+                "{secret} in {}",
+                entry.display()
+            );
+        }
+    }
+
     fn kubeconfig(&self, server: &str) {
         let text = format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: mock\nclusters:\n- name: mock\n  cluster:\n    server: {server}\ncontexts:\n- name: mock\n  context:\n    cluster: mock\n    user: ci\n    namespace: web\n- name: other\n  context:\n    cluster: mock\n    user: ci\nusers:\n- name: ci\n  user:\n    token: kube-test-token\n"
@@ -449,6 +493,8 @@ impl Site {
         let mut cmd = autosd(&self.path("home"));
         cmd.current_dir(self.path("repo"))
             .env("KUBECONFIG", &kubeconfig)
+            .env("DOCKER_CONFIG", &self.docker().dir)
+            .env("PATH", self.docker().search_path())
             .args(args)
             .timeout(Duration::from_secs(60));
         Out::expect(&mut cmd, args, code)
@@ -923,12 +969,8 @@ fn dry_run_prints_the_apply_patch_and_changes_nothing() {
 #[test]
 fn a_tag_is_resolved_at_its_registry_with_an_anonymous_token() {
     let site = Site::with(|_| {});
-    let registry = site.rt.block_on(MockServer::start());
-    let host = registry.address().to_string();
+    let (registry, host) = site.registry();
     let digest = format!("sha256:{}", "d".repeat(64));
-    let challenge = format!(
-        "Bearer realm=\"http://{host}/token\",service=\"mock-registry\",scope=\"repository:team/shop:pull\""
-    );
     site.rt.block_on(async {
         Mock::given(method("GET"))
             .and(path("/v2/team/shop/manifests/v1"))
@@ -954,11 +996,6 @@ fn a_tag_is_resolved_at_its_registry_with_an_anonymous_token() {
             .and(wiremock::matchers::header("authorization", "Bearer anon-token"))
             .respond_with(status(404, "NotFound", "manifest unknown"))
             .with_priority(2)
-            .mount(&registry)
-            .await;
-        Mock::given(any())
-            .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", challenge.as_str()))
-            .with_priority(5)
             .mount(&registry)
             .await;
     });
@@ -1002,6 +1039,157 @@ fn a_tag_is_resolved_at_its_registry_with_an_anonymous_token() {
         42,
         &["AUTOSD-IMAGE-NOT-FOUND", "no tag `gone`"],
     );
+}
+
+#[test]
+fn a_private_tag_is_resolved_with_the_docker_configs_credentials() {
+    use base64::Engine as _;
+    let site = Site::with(|_| {});
+    let (registry, host) = site.registry();
+    let digest = format!("sha256:{}", "e".repeat(64));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("ci:pw-k8s-never-shown")
+    );
+    site.rt.block_on(async {
+        for token in ["password-token", "oauth-token"] {
+            Mock::given(method("GET"))
+                .and(path("/v2/team/shop/manifests/v1"))
+                .and(wiremock::matchers::header(
+                    "authorization",
+                    format!("Bearer {token}"),
+                ))
+                .respond_with(
+                    ResponseTemplate::new(200).insert_header("docker-content-digest", digest.as_str()),
+                )
+                .with_priority(1)
+                .mount(&registry)
+                .await;
+        }
+        // A password goes as Basic on the token GET.
+        Mock::given(method("GET"))
+            .and(path("/token"))
+            .and(query_param("scope", "repository:team/shop:pull"))
+            .and(wiremock::matchers::header("authorization", basic.as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"token": "password-token"})))
+            .with_priority(1)
+            .mount(&registry)
+            .await;
+        // An identity token is traded by POST, OAuth2 style.
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(wiremock::matchers::header(
+                "content-type",
+                "application/x-www-form-urlencoded",
+            ))
+            .and(wiremock::matchers::body_string_contains(
+                "grant_type=refresh_token",
+            ))
+            .and(wiremock::matchers::body_string_contains(
+                "refresh_token=refresh-never-shown",
+            ))
+            .and(wiremock::matchers::body_string_contains(
+                "scope=repository%3Ateam%2Fshop%3Apull",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "oauth-token"})))
+            .with_priority(1)
+            .mount(&registry)
+            .await;
+    });
+    let image = format!("{host}/team/shop:v1");
+    let pinned = format!("{host}/team/shop@{digest}");
+
+    // No credentials: the token service refuses, and the hint says where autosd looked.
+    let out = site.deploy_fails(&image, 58, &["AUTOSD-IMAGE-NOT-PINNED", "anonymous"]);
+    assert!(
+        out.stderr.contains(&format!("docker login {host}")),
+        "{}",
+        out.stderr
+    );
+
+    // `docker login` without a helper: the `auths` entry.
+    let docker = site.docker();
+    docker.write(json!({"auths": {&host: {"auth": base64::engine::general_purpose::STANDARD.encode("ci:pw-k8s-never-shown")}}}));
+    let out = site.deploy(&image, &["--output", "json"], 0);
+    assert_eq!(out.json()["release"]["digest"], pinned.as_str());
+    site.assert_never_shown(&out, "pw-k8s-never-shown");
+
+    // A credential helper answering with an identity token.
+    docker.helper("oauth", &host, "<token>", "refresh-never-shown");
+    docker.write(json!({"credHelpers": {&host: "oauth"}}));
+    let out = site.deploy(&image, &["--output", "json"], 0);
+    assert_eq!(out.json()["release"]["digest"], pinned.as_str());
+    site.assert_never_shown(&out, "refresh-never-shown");
+    let tokens: Vec<String> = site
+        .rt
+        .block_on(registry.received_requests())
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/token")
+        .map(|r| r.method.to_string())
+        .collect();
+    assert_eq!(
+        tokens,
+        ["GET", "GET", "POST"],
+        "anonymous, password, identity token"
+    );
+}
+
+/// A tag in a real registry that demands a password (ci/docker_env.sh starts Debian's
+/// `docker-registry` behind htpasswd, exported as AUTOSD_TEST_AUTH_REGISTRY): its Basic
+/// challenge is answered with the Docker config's `auths` entry.
+#[test]
+fn a_tag_in_a_real_password_protected_registry_is_resolved_with_basic_auth() {
+    use base64::Engine as _;
+    let Some(registry) = crate::common::auth_registry() else {
+        return;
+    };
+    const PASSWORD: &str = "pw-never-shown-7f3a";
+    let site = Site::with(|_| {});
+    let image = format!("{registry}/autosd-test/web:v1");
+    let out = site.deploy_fails(&image, 58, &["asks for a password", "no credentials"]);
+    assert!(
+        out.stderr.contains(&format!("docker login {registry}")),
+        "{}",
+        out.stderr
+    );
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("autosd-test:{PASSWORD}"));
+    site.docker()
+        .write(json!({"auths": {&registry: {"auth": &auth}}}));
+    let out = site.deploy(&image, &["--output", "json"], 0);
+    let doc = out.json();
+    let digest = doc["release"]["digest"].as_str().expect("digest").to_string();
+    let id = doc["release"]["id"].as_str().expect("id");
+    site.assert_never_shown(&out, PASSWORD);
+    site.assert_never_shown(&out, &auth);
+    assert_eq!(site.applies().last(), Some(&patch(&digest, id, false)));
+    // The registry itself serves the manifest by the digest autosd pinned.
+    let (_, hash) = digest.split_once('@').expect("pinned");
+    let status = registry_status(
+        &registry,
+        &format!("/v2/autosd-test/web/manifests/{hash}"),
+        &format!("Basic {auth}"),
+    );
+    assert_eq!(status, 200, "{digest}");
+}
+
+/// The status of an authorized HEAD at a loopback registry.
+fn registry_status(registry: &str, path: &str, authorization: &str) -> u16 {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(registry).expect("registry");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    write!(
+        s,
+        "HEAD {path} HTTP/1.0\r\nHost: {registry}\r\nAuthorization: {authorization}\r\nAccept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]

@@ -4,14 +4,15 @@
 //! `AUTOSD_REQUIRE_DOCKER=1` they fail. Errors that need no engine (unreachable, not a
 //! manager, refused, bad settings) run everywhere, against a fake engine where one must answer.
 #![allow(clippy::print_stderr)] // the skip notice must reach the terminal
-use crate::common::{Out, autosd};
+use crate::common::{DockerConfig, Out, autosd};
 use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use autosd::deploy::execute::{DirLedgers, Operation, execute};
 use autosd::deploy::plan::Request;
 use autosd::deploy::release::{Scope, Who};
 use autosd::deploy::target::{LockHolder, Outcome, Phase, Progress, Quiet, Target};
 use autosd::error::ErrorCode;
-use autosd::swarm::{RegistryAuth, SwarmSettings, SwarmTarget};
+use autosd::registry::RegistryAuth;
+use autosd::swarm::{SwarmSettings, SwarmTarget};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::fs;
@@ -101,14 +102,14 @@ impl Site {
             ports: [free_port(), free_port()],
         };
         site.write_config("", "1s");
-        fs::create_dir_all(site.path("docker")).expect("mkdir");
-        site.docker_config(json!({"auths": {&site.registry: {"auth": registry_auth()}}}));
+        site.docker()
+            .write(json!({"auths": {&site.registry: {"auth": registry_auth()}}}));
         site
     }
 
-    /// The Docker CLI config (DOCKER_CONFIG) autosd runs with.
-    fn docker_config(&self, config: Value) {
-        fs::write(self.path("docker/config.json"), config.to_string()).expect("docker config");
+    /// The Docker CLI config (DOCKER_CONFIG) autosd runs with, and its credential helpers.
+    fn docker(&self) -> DockerConfig {
+        DockerConfig::new(self.path("docker"))
     }
 
     /// Neither the registry password nor its base64 is in `text`.
@@ -150,6 +151,7 @@ impl Site {
             .current_dir(self.path("repo"))
             .env("DOCKER_HOST", &self.host)
             .env("DOCKER_CONFIG", self.path("docker"))
+            .env("PATH", self.docker().search_path())
             .args(args)
             .timeout(Duration::from_secs(120))
             .output()
@@ -882,34 +884,49 @@ fn an_image_missing_from_the_registry_is_named() {
 #[test]
 fn a_private_registry_is_pulled_from_with_the_docker_configs_credentials() {
     let Some((host, _)) = swarm() else { return };
-    // ci/docker_env.sh starts it next to the open one, with web:v1 only, and makes the engine
-    // forget it: the node must pull with the password too.
-    let private = std::env::var("AUTOSD_TEST_AUTH_REGISTRY")
-        .ok()
-        .filter(|r| !r.is_empty());
-    let Some(private) = private else {
-        if std::env::var("AUTOSD_REQUIRE_DOCKER").as_deref() == Ok("1") {
-            panic!(
-                "AUTOSD_REQUIRE_DOCKER=1 but AUTOSD_TEST_AUTH_REGISTRY is unset (ci/docker_env.sh sets it)"
-            );
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED swarm test: AUTOSD_TEST_AUTH_REGISTRY is unset"
-        );
+    // The node must pull with the password too: the engine forgot the image.
+    let Some(private) = crate::common::auth_registry() else {
         return;
     };
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let site = Site::new(host, private, "private");
-    // Only a credential helper knows the password: refused, and the hint says why.
-    site.docker_config(json!({"credsStore": "desktop"}));
-    let out = site.deploy("dev", "web:v1", EXIT_IMAGE_NOT_FOUND);
+    // A credential store that is not installed is named, as the Docker CLI names it.
+    site.docker().write(json!({"credsStore": "autosd-absent"}));
+    let out = site.deploy("dev", "web:v1", EXIT_REGISTRY_AUTH_INVALID);
     assert!(
-        out.stderr.contains("docker-credential-desktop") && out.stderr.contains(&site.registry),
+        out.stderr.contains("docker-credential-autosd-absent") && out.stderr.contains("PATH"),
         "{}",
         out.stderr
     );
-    site.docker_config(json!({"auths": {format!("http://{}", site.registry): {"auth": registry_auth()}}}));
+    // A store with no credentials for this registry: an anonymous pull, refused, and the
+    // hint names the store.
+    site.docker().helper(
+        "elsewhere",
+        "registry.example.com",
+        "autosd-test",
+        REGISTRY_PASSWORD,
+    );
+    site.docker().write(json!({"credsStore": "elsewhere"}));
+    let out = site.deploy("dev", "web:v1", EXIT_IMAGE_NOT_FOUND);
+    assert!(
+        out.stderr.contains("docker-credential-elsewhere") && out.stderr.contains(&site.registry),
+        "{}",
+        out.stderr
+    );
+    // The registry's own helper knows the password: the node pulls with it.
+    site.docker()
+        .helper("knows", &site.registry, "autosd-test", REGISTRY_PASSWORD);
+    site.docker()
+        .write(json!({"credsStore": "elsewhere", "credHelpers": {&site.registry: "knows"}}));
+    let out = site.deploy("dev", "web:v1", 0);
+    site.assert_no_credential(&format!("{}{}", out.stdout, out.stderr));
+    assert_eq!(
+        http_get(site.ports[0], "/").as_deref(),
+        Some("autosd-test web v1\n")
+    );
+    // An `auths` entry works as well: the registry is asked for the digest again.
+    site.docker()
+        .write(json!({"auths": {format!("http://{}", site.registry): {"auth": registry_auth()}}}));
     let out = site.deploy("dev", "web:v1", 0);
     site.assert_no_credential(&format!("{}{}", out.stdout, out.stderr));
     assert_eq!(

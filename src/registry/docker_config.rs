@@ -1,12 +1,12 @@
-//! Registry credentials for the swarm target, read from the Docker CLI config the user
-//! already has (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): the
-//! `auths.<registry>.auth` entry (base64 of `user:password`) matching an image's registry.
-//! Credential helpers (`credsStore`, `credHelpers`) are not run; they are only remembered to
-//! explain a refusal. Every credential stays in a `Secret` until the engine call that sends it.
+//! Registry credentials, read from the Docker CLI config the user already has (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): the
+//! credential helper it names for an image's registry (`credHelpers`, else `credsStore`), as
+//! the Docker CLI asks it, else the `auths.<registry>.auth` entry (base64 of
+//! `user:password`). Every credential stays in a `Secret` until the request that sends it.
+use super::credential_helper::Helper;
+use super::{Credentials, Login};
 use crate::error::{Error, ErrorCode, Result};
 use crate::secret::Secret;
 use base64::Engine as _;
-use bollard::auth::DockerCredentials;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -43,6 +43,8 @@ pub struct RegistryAuth {
     helpers: BTreeMap<String, String>,
     /// The helper for every registry without its own.
     store: Option<String>,
+    /// The PATH helpers are found in (autosd's own, from the `Context`).
+    search_path: Option<String>,
 }
 
 /// How a registry host is written in the config's keys (`https://reg:5000/v1/`, `reg:5000`)
@@ -117,6 +119,7 @@ impl RegistryAuth {
                 .collect(),
             store: raw.creds_store.filter(|s| !s.is_empty()),
             path: Some(path),
+            search_path: env("PATH"),
         })
     }
 
@@ -126,10 +129,34 @@ impl RegistryAuth {
             .map_or_else(|| "the Docker config".into(), |p| p.display().to_string())
     }
 
-    /// The credentials for `image`'s registry, None when the config has no `auth` for it
-    /// (an anonymous pull). A malformed entry is an error naming the registry, never its value.
-    pub fn credentials(&self, image: &str) -> Result<Option<Secret<DockerCredentials>>> {
+    /// The credential helper the config names for `registry`: its own in `credHelpers`,
+    /// else the `credsStore` for all, as the Docker CLI picks it.
+    fn helper(&self, registry: &str) -> Option<Helper<'_>> {
+        let (name, key) = match self.helpers.get(registry) {
+            Some(name) => (name, "credHelpers"),
+            None => (self.store.as_ref()?, "credsStore"),
+        };
+        Some(Helper {
+            name,
+            named_by: format!("`{key}` in {}", self.path()),
+        })
+    }
+
+    /// The credentials for `image`'s registry: its credential helper's, else its `auths`
+    /// entry's; None for an anonymous pull. A helper that cannot answer, or a malformed
+    /// entry, is an error naming the registry, never a secret.
+    pub fn credentials(&self, image: &str) -> Result<Option<Secret<Credentials>>> {
         let registry = registry_of(image);
+        let server = if registry == DOCKER_HUB {
+            DOCKER_HUB_SERVER.to_string()
+        } else {
+            registry.clone()
+        };
+        if let Some(helper) = self.helper(&registry)
+            && let Some(found) = helper.get(&server, self.search_path.as_deref())?
+        {
+            return Ok(Some(found));
+        }
         let Some(auth) = self.auths.get(&registry) else {
             return Ok(None);
         };
@@ -147,37 +174,34 @@ impl RegistryAuth {
             )
             .hint(format!("run `docker login {registry}` again to rewrite it")));
         };
-        Ok(Some(Secret::new(DockerCredentials {
-            username: Some(user.to_string()),
-            password: Some(password.to_string()),
-            serveraddress: Some(if registry == DOCKER_HUB {
-                DOCKER_HUB_SERVER.to_string()
-            } else {
-                registry
-            }),
-            ..Default::default()
+        Ok(Some(Secret::new(Credentials {
+            server,
+            login: Login::Password {
+                username: user.to_string(),
+                password: password.to_string(),
+            },
         })))
     }
 
     /// What to tell a user whose registry refused a request for `image`.
     pub fn refusal_hint(&self, image: &str) -> String {
         let registry = registry_of(image);
+        if let Some(helper) = self.helper(&registry) {
+            return format!(
+                "{registry} takes its credentials from `docker-credential-{}` ({}), which has none for it or whose credentials the registry refused: run `docker login {registry}` as the user running autosd",
+                helper.name, helper.named_by
+            );
+        }
         if self.auths.contains_key(&registry) {
             return format!(
                 "the registry {registry} refused the credentials of `auths` in {}: run `docker login {registry}` again",
                 self.path()
             );
         }
-        match self.helpers.get(&registry).or(self.store.as_ref()) {
-            Some(helper) => format!(
-                "{registry} is configured in {} only through the credential helper `docker-credential-{helper}`, which autosd does not run: give it an `auths.{registry}.auth` entry (base64 of user:password), e.g. in a config of its own that DOCKER_CONFIG points to",
-                self.path()
-            ),
-            None => format!(
-                "no credentials for {registry} in {}: run `docker login {registry}` as the user running autosd",
-                self.path()
-            ),
-        }
+        format!(
+            "no credentials for {registry} in {}: run `docker login {registry}` as the user running autosd",
+            self.path()
+        )
     }
 }
 
@@ -197,6 +221,7 @@ pub fn is_refusal(message: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::credential_helper::helper_dir;
 
     const USER_PW: &str = "dXNlcjpodW50ZXIy"; // user:hunter2
 
@@ -213,13 +238,12 @@ mod tests {
         (dir, auth)
     }
 
-    fn user_and_password(c: &Secret<DockerCredentials>) -> (String, String, String) {
+    fn user_and_password(c: &Secret<Credentials>) -> (String, String, String) {
         let c = c.expose();
-        (
-            c.username.clone().unwrap_or_default(),
-            c.password.clone().unwrap_or_default(),
-            c.serveraddress.clone().unwrap_or_default(),
-        )
+        match &c.login {
+            Login::Password { username, password } => (username.clone(), password.clone(), c.server.clone()),
+            Login::IdentityToken(_) => panic!("a password was expected"),
+        }
     }
 
     #[test]
@@ -283,12 +307,58 @@ mod tests {
         )
         .expect("write");
         let auth = RegistryAuth::load(&env).expect("config");
-        assert!(auth.credentials("reg.io/shop").expect("ok").is_some());
+        // The store is asked first, as the Docker CLI asks it, and it is not on this PATH.
+        let e = auth.credentials("reg.io/shop").expect_err("no helper");
+        assert!(
+            e.message.contains("docker-credential-desktop") && e.message.contains("credsStore"),
+            "{}",
+            e.message
+        );
         assert!(
             auth.refusal_hint("quay.io/shop")
                 .contains("docker-credential-desktop")
         );
         assert!(RegistryAuth::load(&env_of(&[])).expect("no env").auths.is_empty());
+    }
+
+    #[test]
+    fn a_registrys_helper_is_asked_before_its_auths_entry_which_is_the_fallback() {
+        // `own` knows only own.io; the store `all` knows nothing.
+        let own = helper_dir(
+            "own",
+            r#"[ "$(cat)" = own.io ] && printf '{"Username":"h","Secret":"from-helper"}' && exit 0
+echo "credentials not found in native keychain"; exit 1"#,
+        );
+        let all = helper_dir("all", "echo 'credentials not found in native keychain'; exit 1");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(
+                r#"{{"auths": {{"own.io": {{"auth": "{USER_PW}"}}, "reg.io": {{"auth": "{USER_PW}"}}}},
+                   "credHelpers": {{"own.io": "own"}}, "credsStore": "all"}}"#
+            ),
+        )
+        .expect("write");
+        let search_path = std::env::join_paths([own.path(), all.path()]).expect("paths");
+        let env = env_of(&[
+            ("DOCKER_CONFIG", dir.path().display().to_string()),
+            ("PATH", search_path.to_string_lossy().into_owned()),
+        ]);
+        let auth = RegistryAuth::load(&env).expect("config");
+        let from_helper = auth.credentials("own.io/shop").expect("ok").expect("some");
+        assert_eq!(
+            user_and_password(&from_helper),
+            ("h".into(), "from-helper".into(), "own.io".into())
+        );
+        // The store has nothing for reg.io: its `auths` entry is used.
+        let fallback = auth.credentials("reg.io/shop").expect("ok").expect("some");
+        assert_eq!(user_and_password(&fallback).1, "hunter2");
+        // Nothing anywhere: an anonymous pull, and the hint names the store.
+        assert!(auth.credentials("quay.io/shop").expect("ok").is_none());
+        assert!(
+            auth.refusal_hint("quay.io/shop")
+                .contains("docker-credential-all")
+        );
     }
 
     #[test]
