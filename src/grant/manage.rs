@@ -368,7 +368,9 @@ fn new_gid() -> Result<String> {
 /// under `grants/`.
 pub fn create_grant(ctx: &Context, req: &GrantRequest) -> Result<CreatedGrant> {
     let home = &ctx.home;
-    home::load_signing_key(home)?; // fail before creating or locking anything
+    // Fail before creating or locking anything when there are no keys at all. The key file
+    // itself is read only under the lock: a concurrent rotate-keys replaces it.
+    home::home_trust(home)?;
     // Under the lock from here: a concurrent rotate-keys cannot slip between reading the
     // key and recording the grant.
     let _lock = home::lock_home(home)?;
@@ -579,7 +581,9 @@ pub struct RotateOutcome {
 /// also through the revocation list).
 pub fn rotate_keys(ctx: &Context, revoke_old: bool) -> Result<RotateOutcome> {
     let home = &ctx.home;
-    home::load_signing_key(home)?; // fail before creating or locking anything
+    // Fail before creating or locking anything when there are no keys at all. The key file
+    // itself is read only under the lock: a concurrent rotate-keys replaces it.
+    home::home_trust(home)?;
     let _lock = home::lock_home(home)?;
     let old = home::load_signing_key(home)?;
     let mut trust = home::home_trust(home)?;
