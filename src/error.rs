@@ -107,6 +107,7 @@ error_codes! {
     HealFailed = ("AUTOSD-HEAL-FAILED", 90, Environment, "An environment is unhealthy and heal could not repair it within what the grant allows; the incident is marked failed-to-heal and the hint says what a human must do."),
     HealHalted = ("AUTOSD-HEAL-HALTED", 91, Environment, "An environment is unhealthy but the project is halted: the incident was recorded and nothing was touched."),
     IncidentNotFound = ("AUTOSD-INCIDENT-NOT-FOUND", 92, User, "No incident with this id exists in the project."),
+    Interrupted = ("AUTOSD-INTERRUPTED", 130, Environment, "SIGINT or SIGTERM (a cancelled CI job) stopped a release operation: the release was not proven and was taken back (candidate removed, or the known-good digest rolled out again without a gate), the ledger marks it failed and the lock was released. A second signal ends autosd at once."),
     Internal = ("AUTOSD-INTERNAL", 70, Bug, "autosd hit a bug; please report it with autosd.log."),
 }
 

@@ -14,6 +14,7 @@ pub mod factory;
 pub mod github;
 pub mod grant;
 pub mod heal;
+pub mod interrupt;
 pub mod kubernetes;
 pub mod lint;
 pub mod ops;

@@ -365,6 +365,7 @@ fn run_release(ctx: &Context, printer: &Printer, args: ReleaseArgs<'_>, flags: &
         printer.print(&DryRunReport(plan?));
         return Ok(());
     }
+    crate::interrupt::install()?;
     // An unknown environment is the gate's to refuse (with the operation's own code), and
     // no GitHub deployment is opened for it.
     let environment = session.config.environment(args.env).ok();

@@ -2,6 +2,7 @@
 //! leftovers → record `pending` → target runs the plan → record the verdict → unlock.
 //! The gate (`ops::guard`) wraps this whole function as its act; this module decides nothing
 //! about grants or policy.
+use crate::deploy::health::GateFailure;
 use crate::deploy::ledger::{Ledger, LedgerLineV1};
 use crate::deploy::plan::{self, Plan, PlanKind, Request};
 use crate::deploy::release::{Scope, Verdict};
@@ -46,6 +47,20 @@ impl Executed {
             PlanKind::Rollback => (ErrorCode::RollbackFailed, "rollback"),
             _ => (ErrorCode::DeployFailed, "deploy"),
         };
+        if let GateFailure::Interrupted(signal) = failure {
+            let back = match (&self.plan.from, previous_serving) {
+                (Some(r), true) => format!("release {} ({}) was put back", r.id, r.digest),
+                (Some(r), false) => format!("release {} could not be put back", r.id),
+                (None, _) => "it was taken out of service".into(),
+            };
+            return Some(crate::interrupt::interrupted(
+                signal,
+                &format!(
+                    "during the health gate of the {what} of {}; {back}",
+                    self.plan.release.id
+                ),
+            ));
+        }
         let serving = match (&self.plan.from, previous_serving) {
             (Some(r), true) => format!("release {} ({}) is still serving", r.id, r.digest),
             (Some(r), false) => format!("release {} could not be brought back: nothing serves", r.id),

@@ -389,7 +389,8 @@ impl FileLock {
                             if start.elapsed() >= wait {
                                 return Err(lock_held(scope, &h));
                             }
-                            std::thread::sleep(Duration::from_millis(200));
+                            crate::interrupt::check("while waiting for the deploy lock; nothing was done")?;
+                            crate::interrupt::sleep(Duration::from_millis(200));
                         }
                         stale => {
                             let who = stale

@@ -61,6 +61,8 @@ pub enum GateFailure {
     Failed(String),
     /// Was ready, then failed inside the stability window.
     Unstable(String),
+    /// A signal stopped autosd before the gate had a verdict (`crate::interrupt`).
+    Interrupted(String),
 }
 
 impl GateFailure {
@@ -69,6 +71,7 @@ impl GateFailure {
             GateFailure::NotReady(r) => format!("not ready within the deadline: {r}"),
             GateFailure::Failed(r) => format!("failed while starting: {r}"),
             GateFailure::Unstable(r) => format!("failed during the stability window: {r}"),
+            GateFailure::Interrupted(signal) => format!("interrupted by {signal} before it had a verdict"),
         }
     }
 }
@@ -137,7 +140,7 @@ impl Gate {
 
     /// Runs the gate to its verdict: `look` once, then again after `pause(&gate)`, until it
     /// passes (`Ok(Ok(ms until ready))`) or fails (`Ok(Err(why))`); a `look` that errs ends
-    /// it with that error.
+    /// it with that error, and a signal (`crate::interrupt`) with `GateFailure::Interrupted`.
     pub fn run<E>(
         mut self,
         mut look: impl FnMut() -> Result<Observation, E>,
@@ -146,10 +149,14 @@ impl Gate {
         let start = std::time::Instant::now();
         loop {
             let obs = look()?;
-            match self.observe(start.elapsed(), obs) {
+            let step = self.observe(start.elapsed(), obs);
+            if let (GateStep::Wait, Some(signal)) = (&step, crate::interrupt::requested()) {
+                return Ok(Err(GateFailure::Interrupted(signal.to_string())));
+            }
+            match step {
                 GateStep::Passed => return Ok(Ok(self.ready_at.unwrap_or_default().as_millis() as u64)),
                 GateStep::Failed(f) => return Ok(Err(f)),
-                GateStep::Wait => std::thread::sleep(pause(&self)),
+                GateStep::Wait => crate::interrupt::sleep(pause(&self)),
             }
         }
     }

@@ -99,7 +99,7 @@ pub fn run(o: &impl Orchestrator, plan: &Plan, progress: &mut dyn Progress) -> R
         // The gate could not finish (the orchestrator stopped answering): the release was
         // never proven, so try to put the known-good one back before reporting.
         Err(e) => {
-            let what = match revert(o, plan, &written, known_good.as_deref(), progress) {
+            let what = match revert(o, plan, &written, known_good.as_deref(), true, progress) {
                 Ok(true) => "the known-good release serves again".to_string(),
                 Ok(false) => "nothing known-good serves".to_string(),
                 Err(r) => format!("it could not be reverted either ({})", r.message),
@@ -118,20 +118,25 @@ pub fn run(o: &impl Orchestrator, plan: &Plan, progress: &mut dyn Progress) -> R
             failure.describe()
         ),
     );
-    let previous_serving = revert(o, plan, &written, known_good.as_deref(), progress)?;
+    // Interrupted: there are seconds left, not a gate's worth; the orchestrator finishes
+    // rolling the known-good digest out on its own.
+    let gate_it = !matches!(failure, GateFailure::Interrupted(_));
+    let previous_serving = revert(o, plan, &written, known_good.as_deref(), gate_it, progress)?;
     Ok(Outcome::GateFailed {
         failure,
         previous_serving,
     })
 }
 
-/// After a failed gate: rolls `known_good` out again and gates it (true if it serves again);
-/// with none, withdraws the failed release. Refuses when the object is no longer ours.
+/// After a failed gate: rolls `known_good` out again and, when `gate_it`, gates it (true if
+/// it serves again, or was rolled out ungated); with none, withdraws the failed release.
+/// Refuses when the object is no longer ours.
 fn revert<O: Orchestrator>(
     o: &O,
     plan: &Plan,
     written: &O::Written,
     known_good: Option<&str>,
+    gate_it: bool,
     progress: &mut dyn Progress,
 ) -> Result<bool> {
     o.still_ours(written)?;
@@ -148,6 +153,9 @@ fn revert<O: Orchestrator>(
         ),
     );
     let written = o.roll_out(&plan.scope, &back, progress)?;
+    if !gate_it {
+        return Ok(true);
+    }
     Ok(o.gate(&written, plan.gate, progress)?.is_ok())
 }
 
@@ -258,6 +266,33 @@ mod tests {
                 "gate sha256:b",
                 "roll-out sha256:a for r1 (rnew-revert)",
                 "gate sha256:a"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_interrupted_gate_rolls_the_known_good_release_out_without_gating_it() {
+        let o = Scripted {
+            gates: RefCell::new(vec![Ok(Err(GateFailure::Interrupted("SIGTERM".into())))]),
+            ..Default::default()
+        };
+        let outcome = run(&o, &plan(true), &mut Quiet).expect("run");
+        assert!(
+            matches!(
+                outcome,
+                Outcome::GateFailed {
+                    failure: GateFailure::Interrupted(_),
+                    previous_serving: true,
+                }
+            ),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            o.log.into_inner(),
+            [
+                "roll-out sha256:b for rnew (rnew)",
+                "gate sha256:b",
+                "roll-out sha256:a for r1 (rnew-revert)",
             ]
         );
     }

@@ -171,7 +171,8 @@ pub(crate) fn test_and_set(
                 if start.elapsed() >= wait {
                     return Err(lock_held(scope, &h));
                 }
-                std::thread::sleep(Duration::from_millis(250));
+                crate::interrupt::check("while waiting for the deploy lock; nothing was done")?;
+                crate::interrupt::sleep(Duration::from_millis(250));
             }
             Some(h) => {
                 notes.push(format!(

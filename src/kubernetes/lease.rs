@@ -208,7 +208,8 @@ impl KubernetesTarget {
                 if start.elapsed() >= wait {
                     return Err(lock_held(scope, &current));
                 }
-                std::thread::sleep(Duration::from_millis(250));
+                crate::interrupt::check("while waiting for the deploy lock; nothing was done")?;
+                crate::interrupt::sleep(Duration::from_millis(250));
                 continue;
             }
             let takeover = lease_of(&name, scope, &holder, found.metadata.resource_version.clone());

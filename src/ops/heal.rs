@@ -242,10 +242,14 @@ fn wait_healthy(
         match gate.observe(start.elapsed(), obs) {
             GateStep::Passed => return Ok(Ok(start.elapsed().as_millis() as u64)),
             GateStep::Failed(f) => return Ok(Err(f.describe())),
-            GateStep::Wait if gate.ready_at().is_none() => {
-                std::thread::sleep(spec.interval.min(Duration::from_millis(100)))
+            GateStep::Wait => {
+                crate::interrupt::check("during the health gate after a restart")?;
+                let pause = match gate.ready_at() {
+                    None => spec.interval.min(Duration::from_millis(100)),
+                    Some(_) => spec.interval,
+                };
+                crate::interrupt::sleep(pause);
             }
-            GateStep::Wait => std::thread::sleep(spec.interval),
         }
     }
 }

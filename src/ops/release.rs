@@ -253,9 +253,12 @@ pub fn run(
             progress,
         )?;
         let error = done.gate_error();
-        let incident = match error {
-            Some(_) => Some(open_incident(session, &done, env, request.now)?),
-            None => None,
+        // A cancelled run is no incident: the release was taken back before it was judged.
+        let incident = match &error {
+            Some(e) if e.code != ErrorCode::Interrupted => {
+                Some(open_incident(session, &done, env, request.now)?)
+            }
+            _ => None,
         };
         released = Some(Released {
             executed: done,

@@ -1,6 +1,7 @@
 //! The `autosd()` runner: a built binary with a scrubbed environment and a temp home.
 use assert_cmd::Command;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Variables that would leak the developer's or CI's own context into a test.
 const SCRUBBED_PREFIXES: &[&str] = &["GITHUB_", "AUTOSD_", "RUNNER_"];
@@ -138,4 +139,66 @@ pub fn auth_registry() -> Option<String> {
         );
     }
     registry
+}
+
+/// `autosd ARGS` started in the background in `cwd`, outside CI, with `home` as AUTOSD_HOME
+/// and `env` added; its stderr is captured for [`terminate`].
+pub fn spawn_autosd(home: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("autosd"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("AUTOSD_HOME", home)
+        .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().expect("spawn autosd")
+}
+
+/// Sends SIGTERM to `child` and waits for it: its exit code and stderr, and how long it took.
+pub fn terminate(child: std::process::Child) -> (Option<i32>, String, Duration) {
+    signal(child, "-TERM")
+}
+
+/// Sends `kill`'s `signal` option (`-INT`, `-TERM`) to `child`, then as [`terminate`].
+pub fn signal(mut child: std::process::Child, signal: &str) -> (Option<i32>, String, Duration) {
+    use std::io::Read as _;
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = sent + Duration::from_secs(20);
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child did not stop within 20 s of {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = sent.elapsed();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (code, stderr, took)
+}
+
+/// Waits until `done()` or fails after `secs` seconds naming `what`.
+#[track_caller]
+pub fn wait_until(secs: u64, what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} did not happen within {secs} s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

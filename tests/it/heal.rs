@@ -1,7 +1,7 @@
 //! Black-box tests of `autosd heal` and `autosd incidents` against the real engine
 //! (`ci/run_ci.sh` starts one and builds the `autosd-test/*` images; without one these
 //! tests print a visible SKIP line and return), plus `heal --watch` stopping on SIGTERM.
-use crate::common::{Out, autosd, create_grant_json};
+use crate::common::{Out, autosd, create_grant_json, spawn_autosd, terminate};
 use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use serde_json::Value;
 use std::fs;
@@ -404,8 +404,10 @@ fn write_idle_project(dir: &Path) {
 fn heal_watch_stops_on_sigterm_within_one_interval() {
     let dir = tempfile::tempdir().expect("tempdir");
     write_idle_project(dir.path());
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("autosd"))
-        .args([
+    let mut child = spawn_autosd(
+        &dir.path().join("home"),
+        &dir.path().join("repo"),
+        &[
             "heal",
             "--project",
             "idle",
@@ -414,40 +416,20 @@ fn heal_watch_stops_on_sigterm_within_one_interval() {
             "--watch",
             "--interval",
             "2",
-        ])
-        .current_dir(dir.path().join("repo"))
-        .env("AUTOSD_HOME", dir.path().join("home"))
-        .env_remove("CI")
-        .env_remove("GITHUB_ACTIONS")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+        ],
+        &[],
+    );
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
         child.try_wait().expect("wait").is_none(),
         "watch exited on its own"
     );
-    let sent = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = sent + Duration::from_secs(2);
-    let code = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 2 s (one interval) after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (code, err, took) = terminate(child);
+    assert!(
+        took < Duration::from_secs(2),
+        "still running 2 s (one interval) after SIGTERM"
+    );
     assert_eq!(code, Some(0));
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).expect("read");
     assert!(err.contains("stopped by signal"), "{err}");
 }
 

@@ -1,13 +1,13 @@
 //! Black-box tests of `autosd deploy | rollback | promote | releases | lock` through the gate:
 //! generic_container with the fixture scripts (no engine needed), and docker against the
 //! real engine (skipped visibly without one).
-use crate::common::{Out, autosd, create_grant_json};
+use crate::common::{Out, autosd, create_grant_json, signal, spawn_autosd, terminate, wait_until};
 use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use crate::generic::{Platform, fixture};
 use assert_cmd::Command;
 use serde_json::{Value, json};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -19,6 +19,7 @@ const EXIT_CONFIRM_REQUIRED: i32 = 22;
 const EXIT_HALTED: i32 = 23;
 const EXIT_DEPLOY_FAILED: i32 = 40;
 const EXIT_TARGET_SETTINGS_INVALID: i32 = 44;
+const EXIT_INTERRUPTED: i32 = 130;
 
 struct Site {
     dir: tempfile::TempDir,
@@ -116,6 +117,17 @@ impl Site {
             0,
         )
         .json()
+    }
+
+    /// `autosd ARGS` started in the background, its stderr captured.
+    fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let docker_host = self.docker_host.as_deref().map(|h| ("DOCKER_HOST", h));
+        spawn_autosd(
+            &self.path("home"),
+            &self.path("repo"),
+            args,
+            docker_host.as_slice(),
+        )
     }
 
     fn grant(&self, extra: &[&str]) -> String {
@@ -253,6 +265,142 @@ fn generic_failed_gate_exits_40_and_opens_an_incident() {
         .find(|r| r["phase"] == "outcome")
         .expect("outcome record");
     assert!(outcome.to_string().contains("AUTOSD-DEPLOY-FAILED"), "{outcome}");
+}
+
+#[test]
+fn a_cancelled_deploy_is_taken_back_and_a_cancelled_lock_wait_does_nothing() {
+    let site = Site::generic();
+    site.expect(&deploy_args("staging", "shop@sha256:good"), 0);
+    // A gate whose window outlasts the test: only a signal ends it.
+    let config = site.path("repo/.autosd/config.yml");
+    let text = fs::read_to_string(&config).expect("config");
+    fs::write(
+        &config,
+        text.replacen("stability_window: 200ms", "stability_window: 10m", 1),
+    )
+    .expect("config");
+    let gating = site.spawn(&deploy_args("staging", "shop@sha256:next"));
+    wait_until(20, "the deploy of next", || {
+        site.deployed("staging") == "shop@sha256:next"
+    });
+
+    // A second deploy waits for the lock, and is cancelled while it waits.
+    let mut waiting_args = deploy_args("staging", "shop@sha256:other");
+    waiting_args.extend(["--lock-wait", "10m"]);
+    let waiting = site.spawn(&waiting_args);
+    std::thread::sleep(Duration::from_millis(700));
+    let (code, stderr, _) = terminate(waiting);
+    assert_eq!(code, Some(EXIT_INTERRUPTED), "{stderr}");
+    assert!(
+        stderr.contains("error[AUTOSD-INTERRUPTED]")
+            && stderr.contains("SIGTERM received while waiting for the deploy lock; nothing was done"),
+        "{stderr}"
+    );
+    assert_eq!(
+        site.deployed("staging"),
+        "shop@sha256:next",
+        "the waiter changed nothing"
+    );
+
+    // The gating deploy stops at once and puts the release that served before back.
+    let (code, stderr, took) = terminate(gating);
+    assert_eq!(code, Some(EXIT_INTERRUPTED), "{stderr}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        stderr.contains("error[AUTOSD-INTERRUPTED]") && stderr.contains("was put back"),
+        "{stderr}"
+    );
+    assert_eq!(site.deployed("staging"), "shop@sha256:good");
+    let list = site.releases("staging");
+    let newest = list["releases"]
+        .as_array()
+        .and_then(|r| r.last())
+        .expect("releases");
+    assert_eq!(newest["verdict"], "failed", "{list}");
+    assert!(newest.to_string().contains("interrupted by SIGTERM"), "{newest}");
+    // No incident: nothing was judged. The outcome is audited, and the lock is free.
+    assert!(!site.path("home/state/incidents/shop.jsonl").exists());
+    let outcome = site
+        .audit()
+        .into_iter()
+        .rev()
+        .find(|r| r["phase"] == "outcome")
+        .expect("outcome record");
+    assert!(outcome.to_string().contains("AUTOSD-INTERRUPTED"), "{outcome}");
+    let out = site.expect(&on_env(&["lock", "show"], "staging", "generic_container"), 0);
+    assert_eq!(out.stdout.trim(), "free");
+}
+
+/// The action's "Run autosd" step script, run the way the runner runs a `shell: bash` step
+/// (`bash --noprofile --norc -eo pipefail`), cancelled the way the runner cancels it: SIGINT
+/// to that shell only. The shell hands autosd a SIGTERM, autosd takes the release back, and
+/// the step reports autosd's own exit code and outputs.
+#[test]
+fn the_actions_run_step_passes_a_cancellation_on_to_autosd() {
+    let site = Site::generic();
+    site.expect(&deploy_args("staging", "shop@sha256:good"), 0);
+    let config = site.path("repo/.autosd/config.yml");
+    let text = fs::read_to_string(&config).expect("config");
+    fs::write(
+        &config,
+        text.replacen("stability_window: 200ms", "stability_window: 10m", 1),
+    )
+    .expect("config");
+    let action: Value = serde_saphyr::from_str(
+        &fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).expect("action.yml"),
+    )
+    .expect("action.yml parses");
+    let script = action["runs"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "run")
+        .and_then(|s| s["run"].as_str())
+        .expect("the run step's script")
+        .to_string();
+    fs::write(site.path("run-step.sh"), script).expect("script");
+    fs::write(site.path("github-output"), "").expect("output file");
+    let bin = assert_cmd::cargo::cargo_bin("autosd");
+    let shell = std::process::Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail"])
+        .arg(site.path("run-step.sh"))
+        .current_dir(site.path("repo"))
+        .env("AUTOSD_HOME", site.path("home"))
+        .env_remove("CI")
+        .env_remove("GITHUB_ACTIONS")
+        .env("AUTOSD_BIN", &bin)
+        .env("GITHUB_OUTPUT", site.path("github-output"))
+        .envs([
+            ("AUTOSD_INPUT_COMMAND", "deploy"),
+            ("AUTOSD_INPUT_PROJECT", "shop"),
+            ("AUTOSD_INPUT_ENV", "staging"),
+            ("AUTOSD_INPUT_TARGET", "generic_container"),
+            ("AUTOSD_INPUT_IMAGE", "shop@sha256:next"),
+            ("AUTOSD_INPUT_FROM", ""),
+            ("AUTOSD_INPUT_TO", ""),
+            ("AUTOSD_INPUT_ARGS", ""),
+            ("AUTOSD_INPUT_OUTPUT_FILE", ""),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bash");
+    wait_until(20, "the deploy of next", || {
+        site.deployed("staging") == "shop@sha256:next"
+    });
+    let (code, stderr, took) = signal(shell, "-INT");
+    assert_eq!(code, Some(EXIT_INTERRUPTED), "{stderr}");
+    assert!(
+        took < Duration::from_secs(7),
+        "took {took:?}: the runner sends SIGTERM at 7.5 s"
+    );
+    assert!(
+        stderr.contains("error[AUTOSD-INTERRUPTED]") && stderr.contains("SIGTERM"),
+        "{stderr}"
+    );
+    assert_eq!(site.deployed("staging"), "shop@sha256:good");
+    let outputs = fs::read_to_string(site.path("github-output")).expect("outputs");
+    assert!(outputs.contains("status=failed"), "{outputs}");
 }
 
 #[test]
@@ -441,21 +589,22 @@ fn docker_cli_deploy_rollback_and_recovery_after_sigkill() {
         .expect("config")
         .replace("stability_window: 1s", "stability_window: 60s");
     fs::write(&config, slow).expect("config");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("autosd"))
-        .args(docker_deploy("autosd-test/web:v2"))
-        .current_dir(site.path("repo"))
-        .env("AUTOSD_HOME", site.path("home"))
-        .env("DOCKER_HOST", &host)
-        .env_remove("CI")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !docker_cli(&host, &["ps", "--format", "{{.Names}}"]).contains("-candidate") {
-        assert!(Instant::now() < deadline, "the candidate never started");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let candidate_up = || docker_cli(&host, &["ps", "--format", "{{.Names}}"]).contains("-candidate");
+
+    // SIGTERM (a cancelled CI job) mid-gate: the candidate goes, v1 never stopped serving,
+    // and the lock is free at once.
+    let child = site.spawn(&docker_deploy("autosd-test/web:v2"));
+    wait_until(30, "the candidate's start", candidate_up);
+    let (code, stderr, _) = terminate(child);
+    assert_eq!(code, Some(EXIT_INTERRUPTED), "{stderr}");
+    assert!(stderr.contains("error[AUTOSD-INTERRUPTED]"), "{stderr}");
+    assert!(!docker_cli(&host, &["ps", "-a", "--format", "{{.Names}}"]).contains("-candidate"));
+    assert_eq!(http_get(port, "/").as_deref(), Some("autosd-test web v1\n"));
+    let out = site.expect(&on_env(&["lock", "show"], "staging", "docker"), 0);
+    assert_eq!(out.stdout.trim(), "free");
+
+    let mut child = site.spawn(&docker_deploy("autosd-test/web:v2"));
+    wait_until(30, "the candidate's start", candidate_up);
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     assert_eq!(
@@ -481,7 +630,7 @@ fn docker_cli_deploy_rollback_and_recovery_after_sigkill() {
         .collect();
     assert_eq!(
         verdicts,
-        ["healthy", "rolled-back", "healthy", "failed", "healthy"]
+        ["healthy", "rolled-back", "healthy", "failed", "failed", "healthy"]
     );
     site.expect(&on_env(&["lock", "show"], "staging", "docker"), 0);
     let mut lock_break = on_env(&["lock", "break"], "staging", "docker");

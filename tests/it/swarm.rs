@@ -4,7 +4,7 @@
 //! `AUTOSD_REQUIRE_DOCKER=1` they fail. Errors that need no engine (unreachable, not a
 //! manager, refused, bad settings) run everywhere, against a fake engine where one must answer.
 #![allow(clippy::print_stderr)] // the skip notice must reach the terminal
-use crate::common::{DockerConfig, Out, autosd};
+use crate::common::{DockerConfig, Out, autosd, spawn_autosd, terminate, wait_until};
 use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use autosd::deploy::execute::{DirLedgers, Operation, execute};
 use autosd::deploy::plan::Request;
@@ -28,6 +28,7 @@ const EXIT_SETTINGS_INVALID: i32 = 44;
 const EXIT_CLUSTER_UNREACHABLE: i32 = 51;
 const EXIT_FORBIDDEN: i32 = 54;
 const EXIT_REGISTRY_AUTH_INVALID: i32 = 56;
+const EXIT_INTERRUPTED: i32 = 130;
 
 /// The password of the test registry's entry in every site's Docker config. The loopback
 /// registry asks for none, so the engine accepts and ignores it; it must never show.
@@ -600,6 +601,57 @@ fn holder(expires_in: i64) -> LockHolder {
         acquired: now,
         expires: now + expires_in,
     }
+}
+
+#[test]
+fn a_cancelled_deploy_rolls_the_known_good_digest_out_again_and_frees_the_lock() {
+    let Some((host, registry)) = swarm() else { return };
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let site = Site::new(host, registry, "cancel");
+    site.deploy("dev", "web:v1", 0);
+    let v1 = site.spec_image("dev");
+    // A window that outlasts the test: only the signal ends the gate.
+    site.write_config("", "10m");
+    let docker = site.docker();
+    let search_path = docker.search_path().to_string_lossy().into_owned();
+    let config_dir = docker.dir.display().to_string();
+    let child = spawn_autosd(
+        &site.path("home"),
+        &site.path("repo"),
+        &site
+            .deploy_args("dev", "web:v2")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[
+            ("DOCKER_HOST", site.host.as_str()),
+            ("DOCKER_CONFIG", config_dir.as_str()),
+            ("PATH", search_path.as_str()),
+        ],
+    );
+    wait_until(60, "the roll-out of v2", || {
+        http_get(site.ports[0], "/").as_deref() == Some("autosd-test web v2\n")
+    });
+    let (code, stderr, took) = terminate(child);
+    assert_eq!(code, Some(EXIT_INTERRUPTED), "{stderr}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        stderr.contains("error[AUTOSD-INTERRUPTED]") && stderr.contains("was put back"),
+        "{stderr}"
+    );
+    // The known-good digest is the spec again, and Swarm finishes rolling it out.
+    assert_eq!(site.spec_image("dev"), v1);
+    wait_until(60, "v1 serving again", || {
+        http_get(site.ports[0], "/").as_deref() == Some("autosd-test web v1\n")
+    });
+    let configs = docker_cli(&site.host, &["config", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        !configs.contains(&format!("autosd-lock-{}-dev", site.project)),
+        "the lock was released: {configs}"
+    );
+    let (verdict, _) = site.verdicts("dev").pop().expect("releases");
+    assert_eq!(verdict, "failed");
+    assert!(site.incidents().is_empty(), "a cancelled run is no incident");
 }
 
 #[test]
