@@ -70,6 +70,21 @@ impl Site {
         site
     }
 
+    /// `generic()` with `shop@sha256:good` healthy on staging, and staging's stability
+    /// window then made to outlast any test: only a signal ends the next gate there.
+    fn generic_gating_forever() -> Site {
+        let site = Site::generic();
+        site.expect(&deploy_args("staging", "shop@sha256:good"), 0);
+        let config = site.path("repo/.autosd/config.yml");
+        let text = fs::read_to_string(&config).expect("config");
+        fs::write(
+            &config,
+            text.replacen("stability_window: 200ms", "stability_window: 10m", 1),
+        )
+        .expect("config");
+        site
+    }
+
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = autosd(&self.path("home"));
         cmd.current_dir(self.path("repo"))
@@ -269,16 +284,7 @@ fn generic_failed_gate_exits_40_and_opens_an_incident() {
 
 #[test]
 fn a_cancelled_deploy_is_taken_back_and_a_cancelled_lock_wait_does_nothing() {
-    let site = Site::generic();
-    site.expect(&deploy_args("staging", "shop@sha256:good"), 0);
-    // A gate whose window outlasts the test: only a signal ends it.
-    let config = site.path("repo/.autosd/config.yml");
-    let text = fs::read_to_string(&config).expect("config");
-    fs::write(
-        &config,
-        text.replacen("stability_window: 200ms", "stability_window: 10m", 1),
-    )
-    .expect("config");
+    let site = Site::generic_gating_forever();
     let gating = site.spawn(&deploy_args("staging", "shop@sha256:next"));
     wait_until(20, "the deploy of next", || {
         site.deployed("staging") == "shop@sha256:next"
@@ -337,15 +343,7 @@ fn a_cancelled_deploy_is_taken_back_and_a_cancelled_lock_wait_does_nothing() {
 /// the step reports autosd's own exit code and outputs.
 #[test]
 fn the_actions_run_step_passes_a_cancellation_on_to_autosd() {
-    let site = Site::generic();
-    site.expect(&deploy_args("staging", "shop@sha256:good"), 0);
-    let config = site.path("repo/.autosd/config.yml");
-    let text = fs::read_to_string(&config).expect("config");
-    fs::write(
-        &config,
-        text.replacen("stability_window: 200ms", "stability_window: 10m", 1),
-    )
-    .expect("config");
+    let site = Site::generic_gating_forever();
     let action: Value = serde_saphyr::from_str(
         &fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).expect("action.yml"),
     )
