@@ -6,12 +6,9 @@
 # Uses the engine at DOCKER_HOST if one answers, else starts a private one (ci/docker_env.sh).
 # RUNS=N sets the number of timed runs (default 10). Needs hyperfine and python3.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-root="$PWD"
-# shellcheck source=ci/docker_env.sh
-source ci/docker_env.sh
-cli="$(autosd_docker_cli)"
-work="$(mktemp -d /tmp/autosd-bench.XXXXXX)"
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_workdir deploy
 cleanup() {
     "$cli" ps -aq --filter label=io.autosd.project=bench | xargs -r "$cli" rm -f >/dev/null 2>&1 || true
     "$cli" rm -f autosd-bench-bare >/dev/null 2>&1 || true
@@ -19,13 +16,8 @@ cleanup() {
     autosd_stop_dockerd
 }
 trap cleanup EXIT
-if [ -z "${DOCKER_HOST:-}" ] || ! "$cli" version >/dev/null 2>&1; then
-    unset DOCKER_HOST
-    autosd_start_dockerd
-fi
-"$cli" image inspect autosd-test/web:v1 >/dev/null 2>&1 || autosd_build_test_images
-cargo build --release --locked -q
-autosd="$root/target/release/autosd"
+bench_docker_engine
+bench_build
 runs="${RUNS:-10}"
 port_app=18391
 port_bare=18392

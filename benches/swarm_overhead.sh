@@ -14,12 +14,9 @@
 # (the engine a swarm manager), else starts a private dockerd, swarm and registry
 # (ci/docker_env.sh). RUNS=N timed runs per side (default 6); MONITOR (default 2s).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-root="$PWD"
-# shellcheck source=ci/docker_env.sh
-source ci/docker_env.sh
-cli="$(autosd_docker_cli)"
-work="$(mktemp -d /tmp/autosd-bench-swarm.XXXXXX)"
+# shellcheck source=benches/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_workdir swarm
 cleanup() {
     "$cli" service rm bench-staging autosd-bench-bare >/dev/null 2>&1 || true
     "$cli" config rm autosd-lock-bench-staging >/dev/null 2>&1 || true
@@ -44,8 +41,7 @@ else
     autosd_start_registry
     autosd_push_test_images
 fi
-cargo build --release --locked -q
-autosd="$root/target/release/autosd"
+bench_build
 runs="${RUNS:-6}"
 monitor="${MONITOR:-2s}"
 port_app=18393

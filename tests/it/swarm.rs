@@ -632,9 +632,8 @@ fn a_cancelled_deploy_rolls_the_known_good_digest_out_again_and_frees_the_lock()
     wait_until(60, "the roll-out of v2", || {
         http_get(site.ports[0], "/").as_deref() == Some("autosd-test web v2\n")
     });
-    let (code, stderr, took) = terminate(child);
+    let (code, stderr, _) = terminate(child);
     assert_eq!(code, Some(EXIT_INTERRUPTED), "{stderr}");
-    assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(
         stderr.contains("error[AUTOSD-INTERRUPTED]") && stderr.contains("was put back"),
         "{stderr}"
