@@ -20,6 +20,9 @@ const IN_CLUSTER: &str = "in-cluster";
 pub struct Connection {
     pub rt: std::sync::Arc<tokio::runtime::Runtime>,
     pub client: kube::Client,
+    /// What `client` was made from: a thread with a runtime of its own (the Lease renewer)
+    /// makes its own client from it.
+    pub config: kube::Config,
     /// The API server's URL and the context it came from, for messages.
     pub server: String,
 }
@@ -176,14 +179,16 @@ pub fn connect(settings: &KubernetesSettings, env: &dyn Fn(&str) -> Option<Strin
         config.connect_timeout = Some(Duration::from_secs(10));
         config.read_timeout = Some(Duration::from_secs(60));
         let server = config.cluster_url.to_string();
-        let client = kube::Client::try_from(config)
+        let client = kube::Client::try_from(config.clone())
             .map_err(|e| context_error(format!("context `{context}` of kubeconfig {origin}: {e}")))?;
-        Ok::<_, Error>((client, server))
+        Ok::<_, Error>((client, config, server))
     })?;
+    let (client, config, server) = client;
     Ok(Connection {
         rt: std::sync::Arc::new(rt),
-        client: client.0,
-        server: format!("{} (context {context})", client.1.trim_end_matches('/')),
+        client,
+        config,
+        server: format!("{} (context {context})", server.trim_end_matches('/')),
     })
 }
 

@@ -7,7 +7,9 @@
 //! host and died) is taken over by an update carrying the `resourceVersion` that was read:
 //! if someone else moved first the update is refused (409) and the race is lost cleanly.
 //! Release deletes with that `resourceVersion` as a precondition, so a lock another run took
-//! over is never deleted from under it.
+//! over is never deleted from under it. While held, a thread of its own renews the Lease
+//! every third of its duration (as leader election does), so a short `lease_duration` frees
+//! the lock soon after a holder is killed, yet never expires under a long roll-out.
 use super::KubernetesTarget;
 use super::client::{Request, api_error};
 use crate::deploy::generic::lock_held;
@@ -18,6 +20,8 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The annotation holding the JSON `LockHolder`.
@@ -47,9 +51,16 @@ fn micro(unix: i64) -> MicroTime {
     MicroTime(t)
 }
 
-/// The Lease that says `holder` holds the lock until `holder.expires`.
-pub fn lease_of(name: &str, scope: &Scope, holder: &LockHolder, resource_version: Option<String>) -> Lease {
-    let seconds = (holder.expires - holder.acquired).clamp(1, i64::from(i32::MAX)) as i32;
+/// The Lease that says `holder`, last renewed at `renewed` (unix seconds), holds the lock
+/// until `holder.expires`.
+pub fn lease_of(
+    name: &str,
+    scope: &Scope,
+    holder: &LockHolder,
+    renewed: i64,
+    resource_version: Option<String>,
+) -> Lease {
+    let seconds = (holder.expires - renewed).clamp(1, i64::from(i32::MAX)) as i32;
     Lease {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
@@ -72,7 +83,7 @@ pub fn lease_of(name: &str, scope: &Scope, holder: &LockHolder, resource_version
             )),
             lease_duration_seconds: Some(seconds),
             acquire_time: Some(micro(holder.acquired)),
-            renew_time: Some(micro(holder.acquired)),
+            renew_time: Some(micro(renewed)),
             ..Default::default()
         }),
     }
@@ -105,21 +116,93 @@ pub fn holder_of(lease: &Lease) -> LockHolder {
     }
 }
 
-/// A held Lease: released by a delete that only succeeds on the version autosd wrote.
+/// A held Lease: renewed until released, then deleted by a delete that only succeeds on
+/// the version autosd last wrote.
 pub struct KubeLease {
     rt: std::sync::Arc<tokio::runtime::Runtime>,
     api: Api<Lease>,
     server: String,
     namespace: String,
     name: String,
-    resource_version: Option<String>,
+    /// The version autosd last wrote, kept current by the renewer.
+    resource_version: Arc<Mutex<Option<String>>>,
+    renewer: Option<Renewer>,
+}
+
+/// The thread that renews a held Lease.
+struct Renewer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// What the renewer writes: the Lease of `holder`, with its expiry moved on each time.
+struct Renewal {
+    config: kube::Config,
+    namespace: String,
+    name: String,
+    scope: Scope,
+    holder: LockHolder,
+    /// The Lease's duration: renewed every third of it.
+    duration: i64,
+    now: fn() -> i64,
+}
+
+impl Renewal {
+    /// Renews until `stop`; gives up when the Lease was taken over or deleted (409, 404), and
+    /// retries at the next period when the API server does not answer.
+    fn run(self, version: &Mutex<Option<String>>, stop: &AtomicBool) {
+        let period = Duration::from_secs((self.duration / 3).max(1) as u64);
+        let Ok(rt) = crate::deploy::target::current_thread_runtime() else {
+            return;
+        };
+        let Ok(client) = rt.block_on(async { kube::Client::try_from(self.config.clone()) }) else {
+            return;
+        };
+        let api: Api<Lease> = Api::namespaced(client, &self.namespace);
+        loop {
+            let next = Instant::now() + period;
+            while Instant::now() < next {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let now = (self.now)();
+            let holder = LockHolder {
+                expires: now + self.duration,
+                ..self.holder.clone()
+            };
+            let current = version.lock().map(|v| v.clone()).unwrap_or(None);
+            let body = lease_of(&self.name, &self.scope, &holder, now, current);
+            match rt.block_on(api.replace(&self.name, &PostParams::default(), &body)) {
+                Ok(written) => {
+                    if let Ok(mut v) = version.lock() {
+                        *v = written.metadata.resource_version;
+                    }
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
+                    tracing::warn!(lease = %self.name, code = s.code, "the deploy lock Lease was taken over; no longer renewing it");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(lease = %self.name, error = %e, "renewing the deploy lock Lease failed; retrying")
+                }
+            }
+        }
+    }
 }
 
 impl LockGuard for KubeLease {
-    fn release(self: Box<Self>) -> Result<()> {
+    fn release(mut self: Box<Self>) -> Result<()> {
+        // Stopped first, so no renewal races the delete.
+        if let Some(r) = self.renewer.take() {
+            r.stop.store(true, Ordering::SeqCst);
+            let _ = r.thread.join();
+        }
+        let version = self.resource_version.lock().map(|v| v.clone()).unwrap_or(None);
         let params = DeleteParams {
             preconditions: Some(Preconditions {
-                resource_version: self.resource_version.clone(),
+                resource_version: version,
                 uid: None,
             }),
             ..Default::default()
@@ -166,14 +249,31 @@ impl KubernetesTarget {
             .map_err(|e| api_error(&self.conn.server, self.lease_req("get", name), e))
     }
 
-    fn guard(&self, name: String, written: Lease) -> Box<dyn LockGuard> {
+    /// The guard of the Lease `written` for `holder`, with its renewer started.
+    fn guard(&self, name: String, scope: &Scope, holder: &LockHolder, written: Lease) -> Box<dyn LockGuard> {
+        let version = Arc::new(Mutex::new(written.metadata.resource_version));
+        let stop = Arc::new(AtomicBool::new(false));
+        let renewal = Renewal {
+            config: self.conn.config.clone(),
+            namespace: self.settings.namespace.clone(),
+            name: name.clone(),
+            scope: scope.clone(),
+            holder: holder.clone(),
+            duration: (holder.expires - holder.acquired).max(1),
+            now: self.now,
+        };
+        let thread = {
+            let (version, stop) = (Arc::clone(&version), Arc::clone(&stop));
+            std::thread::spawn(move || renewal.run(&version, &stop))
+        };
         Box::new(KubeLease {
             rt: self.conn.rt.clone(),
             api: self.leases(),
             server: self.conn.server.clone(),
             namespace: self.settings.namespace.clone(),
             name,
-            resource_version: written.metadata.resource_version,
+            resource_version: version,
+            renewer: Some(Renewer { stop, thread }),
         })
     }
 
@@ -193,9 +293,9 @@ impl KubernetesTarget {
         let mut notes = Vec::new();
         let api = self.leases();
         loop {
-            let body = lease_of(&name, scope, &holder, None);
+            let body = lease_of(&name, scope, &holder, holder.acquired, None);
             match self.conn.rt.block_on(api.create(&PostParams::default(), &body)) {
-                Ok(written) => return Ok((self.guard(name, written), notes)),
+                Ok(written) => return Ok((self.guard(name, scope, &holder, written), notes)),
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
                 Err(e) => return Err(api_error(&self.conn.server, self.lease_req("create", &name), e)),
             }
@@ -212,7 +312,13 @@ impl KubernetesTarget {
                 crate::interrupt::sleep(Duration::from_millis(250));
                 continue;
             }
-            let takeover = lease_of(&name, scope, &holder, found.metadata.resource_version.clone());
+            let takeover = lease_of(
+                &name,
+                scope,
+                &holder,
+                holder.acquired,
+                found.metadata.resource_version.clone(),
+            );
             match self
                 .conn
                 .rt
@@ -223,7 +329,7 @@ impl KubernetesTarget {
                         "broke the stale deploy lock of {scope} held by {}",
                         current.describe()
                     ));
-                    return Ok((self.guard(name, written), notes));
+                    return Ok((self.guard(name, scope, &holder, written), notes));
                 }
                 // Someone else took it over (or released it) first: look again.
                 Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {}
@@ -269,7 +375,13 @@ mod tests {
     fn a_lease_round_trips_its_holder() {
         let scope = Scope::new("Shop_App", "prod");
         assert_eq!(lease_name(&scope), "autosd-shop-app-prod");
-        let lease = lease_of(&lease_name(&scope), &scope, &holder(), Some("7".into()));
+        let lease = lease_of(
+            &lease_name(&scope),
+            &scope,
+            &holder(),
+            1_800_000_000,
+            Some("7".into()),
+        );
         let json = serde_json::to_value(&lease).expect("json");
         assert_eq!(json["spec"]["leaseDurationSeconds"], 900);
         assert_eq!(json["spec"]["acquireTime"], "2027-01-15T08:00:00.000000Z");

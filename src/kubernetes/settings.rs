@@ -2,13 +2,16 @@
 //! kubernetes`): which Deployment in which namespace of which cluster, which of its
 //! containers gets the image, and the gate. Validated with every problem at its own line.
 use crate::config::TargetSettings;
-use crate::deploy::health::{Gate, GateSpec};
+use crate::deploy::health::GateSpec;
 use crate::deploy::release::Scope;
 use crate::deploy::settings::{RawHealth, Section, TargetKind};
 use crate::error::Result;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The shortest `lease_duration`: renewed every second at that.
+const MIN_LEASE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,17 +125,16 @@ impl KubernetesSettings {
             .lease_duration
             .as_ref()
             .map(|_| s.duration("lease_duration", &raw.lease_duration, Duration::ZERO));
-        // autosd does not renew the Lease while it works: a shorter lease would let another
-        // run take the lock in the middle of a rollout.
-        let longest = Gate::new(gate).max_duration() * 2;
+        // Renewed every third of its duration: shorter, and one slow API call could let it
+        // lapse mid-run.
         if let Some(d) = lease_duration
-            && d < longest
+            && d < MIN_LEASE
         {
             s.problem(
                 "lease_duration",
                 format!(
-                    "must be at least {} (twice the longest health gate): autosd does not renew the Lease during a run",
-                    humantime::format_duration(longest)
+                    "must be at least {} (autosd renews the Lease every third of it)",
+                    humantime::format_duration(MIN_LEASE)
                 ),
             );
         }

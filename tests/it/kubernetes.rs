@@ -910,6 +910,66 @@ fn a_live_lease_blocks_and_an_expired_one_is_taken_over_by_version() {
 }
 
 #[test]
+fn the_lease_is_renewed_while_a_rollout_outlasts_it_and_released_at_its_last_version() {
+    let site = Site::new(Cluster::new(), "      lease_duration: 3s\n");
+    // A 3 s Lease renewed every second, under a gate that takes longer than the Lease.
+    let config = site.path("repo/.autosd/config.yml");
+    let text = fs::read_to_string(&config).expect("config");
+    fs::write(
+        &config,
+        text.replacen("stability_window: 200ms", "stability_window: 4s", 1),
+    )
+    .expect("config");
+    site.deploy(&image('a'), &[], 0);
+    let calls: Vec<(String, Value)> = site
+        .requests()
+        .iter()
+        .filter(|r| r.url.path().starts_with(LEASES))
+        .map(|r| {
+            let body = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            (r.method.to_string(), body)
+        })
+        .collect();
+    let methods: Vec<&str> = calls.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(methods.first(), Some(&"POST"), "{methods:?}");
+    assert_eq!(methods.last(), Some(&"DELETE"), "{methods:?}");
+    let renewals: Vec<&Value> = calls.iter().filter(|(m, _)| m == "PUT").map(|(_, b)| b).collect();
+    assert!(
+        renewals.len() >= 2,
+        "renewed every second of a 4 s gate: {methods:?}"
+    );
+    let mut last_renewed = String::new();
+    for body in &renewals {
+        let spec = &body["spec"];
+        assert_eq!(spec["leaseDurationSeconds"], 3, "{body}");
+        assert_eq!(spec["acquireTime"], calls[0].1["spec"]["acquireTime"], "{body}");
+        let renewed = spec["renewTime"].as_str().expect("renewTime").to_string();
+        assert!(
+            renewed > last_renewed,
+            "renewTime moves on: {renewed} after {last_renewed}"
+        );
+        last_renewed = renewed;
+        let holder: Value = serde_json::from_str(
+            body["metadata"]["annotations"]["autosd.io/lock-holder"]
+                .as_str()
+                .expect("holder"),
+        )
+        .expect("holder json");
+        assert!(
+            holder["expires"].as_i64()
+                > calls[0].1["metadata"]["annotations"]["autosd.io/lock-holder"]
+                    .as_str()
+                    .and_then(|h| serde_json::from_str::<Value>(h).ok())
+                    .and_then(|h| h["expires"].as_i64()),
+            "the expiry moves on: {holder}"
+        );
+    }
+    // Every renewal carried the version the previous write returned (the mock refuses any
+    // other with 409), and so did the delete: the Lease is gone.
+    assert!(!site.holds_lease(LEASE_NAME));
+}
+
+#[test]
 fn a_field_manager_conflict_is_reported_and_nothing_is_forced() {
     let site = Site::with(|c| c.get(STAGING).conflict = true);
     site.deploy_fails(
