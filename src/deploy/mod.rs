@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod plan;
 pub mod probe;
 pub mod release;
+pub mod renewer;
 pub mod rolling;
 pub mod settings;
 pub mod target;

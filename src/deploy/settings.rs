@@ -8,6 +8,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The shortest lease of a cluster lock: renewed every second at that.
+const MIN_LEASE: Duration = Duration::from_secs(3);
+
 /// Previous releases kept (stopped containers) so a rollback needs no pull.
 pub const DEFAULT_KEEP: usize = 5;
 
@@ -275,6 +278,24 @@ impl<'a> Section<'a> {
                 }
             },
         }
+    }
+
+    /// A cluster lock's `lease_duration` (renewed every third of it while held), None when
+    /// absent or wrong.
+    pub fn lease_duration(&mut self, raw: &Option<String>) -> Option<Duration> {
+        raw.as_ref()?;
+        let d = self.duration("lease_duration", raw, Duration::ZERO);
+        if d < MIN_LEASE {
+            self.problem(
+                "lease_duration",
+                format!(
+                    "must be at least {} (autosd renews the lock every third of it)",
+                    humantime::format_duration(MIN_LEASE)
+                ),
+            );
+            return None;
+        }
+        Some(d)
     }
 
     /// A memory size field (`256m`, `1g`) in bytes; None when absent or wrong.

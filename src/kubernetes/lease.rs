@@ -14,13 +14,13 @@ use super::KubernetesTarget;
 use super::client::{Request, api_error};
 use crate::deploy::generic::lock_held;
 use crate::deploy::release::Scope;
+use crate::deploy::renewer::Renewer;
 use crate::deploy::target::{self, LockGuard, LockHolder};
 use crate::error::{Error, ErrorCode, Result};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -129,12 +129,6 @@ pub struct KubeLease {
     renewer: Option<Renewer>,
 }
 
-/// The thread that renews a held Lease.
-struct Renewer {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
 /// What the renewer writes: the Lease of `holder`, with its expiry moved on each time.
 struct Renewal {
     config: kube::Config,
@@ -142,31 +136,22 @@ struct Renewal {
     name: String,
     scope: Scope,
     holder: LockHolder,
-    /// The Lease's duration: renewed every third of it.
+    /// The Lease's duration in seconds.
     duration: i64,
     now: fn() -> i64,
 }
 
 impl Renewal {
-    /// Renews until `stop`; gives up when the Lease was taken over or deleted (409, 404), and
-    /// retries at the next period when the API server does not answer.
-    fn run(self, version: &Mutex<Option<String>>, stop: &AtomicBool) {
-        let period = Duration::from_secs((self.duration / 3).max(1) as u64);
-        let Ok(rt) = crate::deploy::target::current_thread_runtime() else {
-            return;
-        };
-        let Ok(client) = rt.block_on(async { kube::Client::try_from(self.config.clone()) }) else {
-            return;
-        };
+    /// A client of the renewer's own, and the renewal: an update at the version last
+    /// written. False (stop) when the Lease was taken over or deleted (409, 404); a server
+    /// that does not answer is tried again at the next period.
+    fn open(self, version: Arc<Mutex<Option<String>>>) -> Option<impl FnMut() -> bool> {
+        let rt = crate::deploy::target::current_thread_runtime().ok()?;
+        let client = rt
+            .block_on(async { kube::Client::try_from(self.config.clone()) })
+            .ok()?;
         let api: Api<Lease> = Api::namespaced(client, &self.namespace);
-        loop {
-            let next = Instant::now() + period;
-            while Instant::now() < next {
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        Some(move || {
             let now = (self.now)();
             let holder = LockHolder {
                 expires: now + self.duration,
@@ -179,16 +164,18 @@ impl Renewal {
                     if let Ok(mut v) = version.lock() {
                         *v = written.metadata.resource_version;
                     }
+                    true
                 }
                 Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
                     tracing::warn!(lease = %self.name, code = s.code, "the deploy lock Lease was taken over; no longer renewing it");
-                    return;
+                    false
                 }
                 Err(e) => {
-                    tracing::warn!(lease = %self.name, error = %e, "renewing the deploy lock Lease failed; retrying")
+                    tracing::warn!(lease = %self.name, error = %e, "renewing the deploy lock Lease failed; retrying");
+                    true
                 }
             }
-        }
+        })
     }
 }
 
@@ -196,8 +183,7 @@ impl LockGuard for KubeLease {
     fn release(mut self: Box<Self>) -> Result<()> {
         // Stopped first, so no renewal races the delete.
         if let Some(r) = self.renewer.take() {
-            r.stop.store(true, Ordering::SeqCst);
-            let _ = r.thread.join();
+            r.stop();
         }
         let version = self.resource_version.lock().map(|v| v.clone()).unwrap_or(None);
         let params = DeleteParams {
@@ -252,7 +238,6 @@ impl KubernetesTarget {
     /// The guard of the Lease `written` for `holder`, with its renewer started.
     fn guard(&self, name: String, scope: &Scope, holder: &LockHolder, written: Lease) -> Box<dyn LockGuard> {
         let version = Arc::new(Mutex::new(written.metadata.resource_version));
-        let stop = Arc::new(AtomicBool::new(false));
         let renewal = Renewal {
             config: self.conn.config.clone(),
             namespace: self.settings.namespace.clone(),
@@ -262,9 +247,10 @@ impl KubernetesTarget {
             duration: (holder.expires - holder.acquired).max(1),
             now: self.now,
         };
-        let thread = {
-            let (version, stop) = (Arc::clone(&version), Arc::clone(&stop));
-            std::thread::spawn(move || renewal.run(&version, &stop))
+        let lease = Duration::from_secs(renewal.duration as u64);
+        let renewer = {
+            let version = Arc::clone(&version);
+            Renewer::start(lease, move || renewal.open(version))
         };
         Box::new(KubeLease {
             rt: self.conn.rt.clone(),
@@ -273,7 +259,7 @@ impl KubernetesTarget {
             namespace: self.settings.namespace.clone(),
             name,
             resource_version: version,
-            renewer: Some(Renewer { stop, thread }),
+            renewer: Some(renewer),
         })
     }
 

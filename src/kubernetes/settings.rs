@@ -10,9 +10,6 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The shortest `lease_duration`: renewed every second at that.
-const MIN_LEASE: Duration = Duration::from_secs(3);
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKubernetes {
@@ -121,23 +118,7 @@ impl KubernetesSettings {
                 "only the docker target reads the engine's health",
             );
         }
-        let lease_duration = raw
-            .lease_duration
-            .as_ref()
-            .map(|_| s.duration("lease_duration", &raw.lease_duration, Duration::ZERO));
-        // Renewed every third of its duration: shorter, and one slow API call could let it
-        // lapse mid-run.
-        if let Some(d) = lease_duration
-            && d < MIN_LEASE
-        {
-            s.problem(
-                "lease_duration",
-                format!(
-                    "must be at least {} (autosd renews the Lease every third of it)",
-                    humantime::format_duration(MIN_LEASE)
-                ),
-            );
-        }
+        let lease_duration = s.lease_duration(&raw.lease_duration);
         s.finish(KubernetesSettings {
             image: raw.image,
             namespace,

@@ -35,6 +35,8 @@ struct RawSwarm {
     update: RawUpdate,
     #[serde(default)]
     health: RawHealth,
+    /// How long the lock lasts once its holder stops renewing it.
+    lease_duration: Option<String>,
 }
 
 /// `resources:`: the limits at its top, what the scheduler reserves under `reservations:`.
@@ -127,6 +129,8 @@ pub struct SwarmSettings {
     pub reservations: Resources,
     pub update: UpdateSettings,
     pub gate: GateSpec,
+    /// The lock's lease (renewed every third of it); None: the holder's own.
+    pub lease_duration: Option<Duration>,
 }
 
 /// Most replicas a project file may ask for; a typo (10000) should not reach the engine.
@@ -251,6 +255,7 @@ impl SwarmSettings {
         let stop_timeout = s.duration("stop_timeout", &raw.stop_timeout, Duration::from_secs(10));
         let h = &raw.health;
         let gate = s.gate(&h.ready_timeout, &h.stability_window, &h.interval);
+        let lease_duration = s.lease_duration(&raw.lease_duration);
         s.finish(SwarmSettings {
             image: raw.image,
             service: raw.service,
@@ -265,6 +270,7 @@ impl SwarmSettings {
             reservations,
             update,
             gate,
+            lease_duration,
         })
     }
 

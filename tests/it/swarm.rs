@@ -770,6 +770,68 @@ fn a_concurrent_change_is_detected_by_version_and_never_overwritten() {
 }
 
 #[test]
+fn the_lock_is_renewed_while_a_rollout_outlasts_its_lease() {
+    let Some((host, registry)) = swarm() else { return };
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let site = Site::new(host, registry, "lease");
+    site.deploy("dev", "web:v1", 0);
+    // dev: a 3 s lease, renewed every second, under a 5 s stability window.
+    site.write_config("", "5s");
+    let config = site.path("repo/.autosd/config.yml");
+    let text = fs::read_to_string(&config).expect("config");
+    fs::write(
+        &config,
+        text.replacen("      health:", "      lease_duration: 3s\n      health:", 1),
+    )
+    .expect("config");
+    let docker = site.docker();
+    let search_path = docker.search_path().to_string_lossy().into_owned();
+    let config_dir = docker.dir.display().to_string();
+    let mut child = spawn_autosd(
+        &site.path("home"),
+        &site.path("repo"),
+        &site
+            .deploy_args("dev", "web:v2")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[
+            ("DOCKER_HOST", site.host.as_str()),
+            ("DOCKER_CONFIG", config_dir.as_str()),
+            ("PATH", search_path.as_str()),
+        ],
+    );
+    let lock = format!("autosd-lock-{}-dev", site.project);
+    let format = "{{index .Spec.Labels \"io.autosd.lock.holder\"}}";
+    let mut expiries = BTreeSet::new();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        let label = docker_cli(&site.host, &["config", "inspect", "--format", format, &lock]);
+        if let Ok(holder) = serde_json::from_str::<Value>(&label) {
+            assert_eq!(
+                holder["expires"]
+                    .as_i64()
+                    .zip(holder["acquired"].as_i64())
+                    .map(|(e, a)| e >= a + 3),
+                Some(true),
+                "{holder}"
+            );
+            expiries.extend(holder["expires"].as_i64());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        expiries.len() >= 3,
+        "the lease was renewed (expiry moved on) while the gate ran: {expiries:?}"
+    );
+    let configs = docker_cli(&site.host, &["config", "ls", "--format", "{{.Name}}"]);
+    assert!(!configs.contains(&lock), "released: {configs}");
+}
+
+#[test]
 fn the_lock_is_a_config_object_naming_its_holder_and_a_missing_service_is_named() {
     let Some((host, registry)) = swarm() else { return };
     let site = Site::new(host.clone(), registry, "lock");
