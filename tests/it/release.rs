@@ -125,6 +125,15 @@ impl Site {
             .collect()
     }
 
+    /// The newest audit record of an operation's outcome.
+    fn last_outcome(&self) -> Value {
+        self.audit()
+            .into_iter()
+            .rev()
+            .find(|r| r["phase"] == "outcome")
+            .expect("outcome record")
+    }
+
     /// The `--output json` listing of the environment's releases.
     fn releases(&self, env: &str) -> Value {
         self.expect(
@@ -273,12 +282,7 @@ fn generic_failed_gate_exits_40_and_opens_an_incident() {
             .count(),
         1
     );
-    let outcome = site
-        .audit()
-        .into_iter()
-        .rev()
-        .find(|r| r["phase"] == "outcome")
-        .expect("outcome record");
+    let outcome = site.last_outcome();
     assert!(outcome.to_string().contains("AUTOSD-DEPLOY-FAILED"), "{outcome}");
 }
 
@@ -325,12 +329,7 @@ fn a_cancelled_deploy_is_taken_back_and_a_cancelled_lock_wait_does_nothing() {
     assert!(newest.to_string().contains("interrupted by SIGTERM"), "{newest}");
     // No incident: nothing was judged. The outcome is audited, and the lock is free.
     assert!(!site.path("home/state/incidents/shop.jsonl").exists());
-    let outcome = site
-        .audit()
-        .into_iter()
-        .rev()
-        .find(|r| r["phase"] == "outcome")
-        .expect("outcome record");
+    let outcome = site.last_outcome();
     assert!(outcome.to_string().contains("AUTOSD-INTERRUPTED"), "{outcome}");
     let out = site.expect(&on_env(&["lock", "show"], "staging", "generic_container"), 0);
     assert_eq!(out.stdout.trim(), "free");

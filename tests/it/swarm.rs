@@ -178,6 +178,24 @@ impl Site {
         .to_vec()
     }
 
+    /// `autosd deploy` of `image` to `env`, started in the background.
+    fn spawn_deploy(&self, env: &str, image: &str) -> std::process::Child {
+        let docker = self.docker();
+        let search_path = docker.search_path().to_string_lossy().into_owned();
+        let config_dir = docker.dir.display().to_string();
+        let args = self.deploy_args(env, image);
+        spawn_autosd(
+            &self.path("home"),
+            &self.path("repo"),
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            &[
+                ("DOCKER_HOST", self.host.as_str()),
+                ("DOCKER_CONFIG", config_dir.as_str()),
+                ("PATH", search_path.as_str()),
+            ],
+        )
+    }
+
     #[track_caller]
     fn deploy(&self, env: &str, image: &str, code: i32) -> Out {
         self.run(&self.deploy_args(env, image), code)
@@ -612,23 +630,7 @@ fn a_cancelled_deploy_rolls_the_known_good_digest_out_again_and_frees_the_lock()
     let v1 = site.spec_image("dev");
     // A window that outlasts the test: only the signal ends the gate.
     site.write_config("", "10m");
-    let docker = site.docker();
-    let search_path = docker.search_path().to_string_lossy().into_owned();
-    let config_dir = docker.dir.display().to_string();
-    let child = spawn_autosd(
-        &site.path("home"),
-        &site.path("repo"),
-        &site
-            .deploy_args("dev", "web:v2")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        &[
-            ("DOCKER_HOST", site.host.as_str()),
-            ("DOCKER_CONFIG", config_dir.as_str()),
-            ("PATH", search_path.as_str()),
-        ],
-    );
+    let child = site.spawn_deploy("dev", "web:v2");
     wait_until(60, "the roll-out of v2", || {
         http_get(site.ports[0], "/").as_deref() == Some("autosd-test web v2\n")
     });
@@ -784,23 +786,7 @@ fn the_lock_is_renewed_while_a_rollout_outlasts_its_lease() {
         text.replacen("      health:", "      lease_duration: 3s\n      health:", 1),
     )
     .expect("config");
-    let docker = site.docker();
-    let search_path = docker.search_path().to_string_lossy().into_owned();
-    let config_dir = docker.dir.display().to_string();
-    let mut child = spawn_autosd(
-        &site.path("home"),
-        &site.path("repo"),
-        &site
-            .deploy_args("dev", "web:v2")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        &[
-            ("DOCKER_HOST", site.host.as_str()),
-            ("DOCKER_CONFIG", config_dir.as_str()),
-            ("PATH", search_path.as_str()),
-        ],
-    );
+    let mut child = site.spawn_deploy("dev", "web:v2");
     let lock = format!("autosd-lock-{}-dev", site.project);
     let format = "{{index .Spec.Labels \"io.autosd.lock.holder\"}}";
     let mut expiries = BTreeSet::new();
