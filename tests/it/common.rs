@@ -202,3 +202,25 @@ pub fn wait_until(secs: u64, what: &str, done: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A release request by the user `it` to `target` (its kind and strategy), as the library
+/// tests of the targets make them.
+pub fn user_request(
+    scope: autosd::deploy::release::Scope,
+    target: &dyn autosd::deploy::target::Target,
+    release_id: String,
+    gate: autosd::deploy::health::GateSpec,
+    keep: usize,
+) -> autosd::deploy::plan::Request {
+    autosd::deploy::plan::Request {
+        scope,
+        target: target.kind().into(),
+        release_id,
+        who: autosd::deploy::release::Who::from_actor(&autosd::context::Actor::User { name: "it".into() }),
+        grant_id: None,
+        now: autosd::context::unix_now(),
+        gate,
+        keep,
+        strategy: target.strategy(),
+    }
+}

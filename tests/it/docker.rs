@@ -2,10 +2,11 @@
 //! `autosd-test/*` images). Without an engine these tests print a visible SKIP line and
 //! return; with `AUTOSD_REQUIRE_DOCKER=1` (set by run_ci.sh) a missing engine fails them.
 #![allow(clippy::print_stderr)] // the skip notice must reach the terminal
+use crate::common::user_request;
 use autosd::deploy::execute::{DirLedgers, Executed, LedgerIo, Operation, execute};
 use autosd::deploy::health::GateFailure;
 use autosd::deploy::plan::{Request, Step};
-use autosd::deploy::release::{Origin, Scope, Verdict, Who};
+use autosd::deploy::release::{Origin, Scope, Verdict};
 use autosd::deploy::settings::DockerSettings;
 use autosd::deploy::target::{LockHolder, Outcome, Quiet, Target};
 use autosd::docker::DockerTarget;
@@ -144,22 +145,13 @@ impl World {
 
     pub fn request(&self, env: &str, t: &DockerTarget) -> Request {
         let n = self.n.fetch_add(1, Ordering::SeqCst);
-        Request {
-            scope: self.scope(env),
-            target: "docker".into(),
-            release_id: format!("r{n}"),
-            who: Who {
-                kind: "user".into(),
-                name: "it".into(),
-                repository: None,
-                run_id: None,
-            },
-            grant_id: None,
-            now: autosd::context::unix_now(),
-            gate: t.settings().gate,
-            keep: t.settings().keep,
-            strategy: Default::default(),
-        }
+        user_request(
+            self.scope(env),
+            t,
+            format!("r{n}"),
+            t.settings().gate,
+            t.settings().keep,
+        )
     }
 
     pub fn run(&self, t: &DockerTarget, env: &str, op: Operation) -> autosd::error::Result<Executed> {

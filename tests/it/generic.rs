@@ -1,10 +1,10 @@
 //! The generic_container target with the scripts in tests/fixtures/generic and a local HTTP
 //! server whose health follows what the scripts "deployed".
+use crate::common::user_request;
 use autosd::deploy::execute::{DirLedgers, LedgerIo, Operation, execute};
 use autosd::deploy::generic::GenericTarget;
 use autosd::deploy::health::GateFailure;
-use autosd::deploy::plan::Request;
-use autosd::deploy::release::{Scope, Verdict, Who};
+use autosd::deploy::release::{Scope, Verdict};
 use autosd::deploy::settings::GenericSettings;
 use autosd::deploy::target::{LockHolder, Outcome, Quiet, Target};
 use autosd::error::ErrorCode;
@@ -123,22 +123,13 @@ impl World {
         op: Operation,
     ) -> autosd::error::Result<autosd::deploy::execute::Executed> {
         self.n.set(self.n.get() + 1);
-        let req = Request {
-            scope: Scope::new("shop", "staging"),
-            target: "generic_container".into(),
-            release_id: format!("r{}", self.n.get()),
-            who: Who {
-                kind: "user".into(),
-                name: "it".into(),
-                repository: None,
-                run_id: None,
-            },
-            grant_id: None,
-            now: autosd::context::unix_now(),
-            gate: t.settings.gate,
-            keep: 5,
-            strategy: Default::default(),
-        };
+        let req = user_request(
+            Scope::new("shop", "staging"),
+            t,
+            format!("r{}", self.n.get()),
+            t.settings.gate,
+            5,
+        );
         execute(
             t,
             &self.ledgers,

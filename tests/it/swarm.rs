@@ -4,11 +4,11 @@
 //! `AUTOSD_REQUIRE_DOCKER=1` they fail. Errors that need no engine (unreachable, not a
 //! manager, refused, bad settings) run everywhere, against a fake engine where one must answer.
 #![allow(clippy::print_stderr)] // the skip notice must reach the terminal
-use crate::common::{DockerConfig, Out, autosd, spawn_autosd, terminate, wait_until};
+use crate::common::{DockerConfig, Out, autosd, spawn_autosd, terminate, user_request, wait_until};
 use crate::docker::{docker_cli, docker_host, free_port, http_get};
 use autosd::deploy::execute::{DirLedgers, Operation, execute};
 use autosd::deploy::plan::Request;
-use autosd::deploy::release::{Scope, Who};
+use autosd::deploy::release::Scope;
 use autosd::deploy::target::{LockHolder, Outcome, Phase, Progress, Quiet, Target};
 use autosd::error::ErrorCode;
 use autosd::registry::RegistryAuth;
@@ -591,22 +591,7 @@ fn library_target(host: &str, settings: Value) -> SwarmTarget {
 }
 
 fn request(scope: &Scope, t: &SwarmTarget, n: u32) -> Request {
-    Request {
-        scope: scope.clone(),
-        target: "swarm".into(),
-        release_id: format!("r{n}"),
-        who: Who {
-            kind: "user".into(),
-            name: "it".into(),
-            repository: None,
-            run_id: None,
-        },
-        grant_id: None,
-        now: autosd::context::unix_now(),
-        gate: t.settings().gate,
-        keep: 1,
-        strategy: t.strategy(),
-    }
+    user_request(scope.clone(), t, format!("r{n}"), t.settings().gate, 1)
 }
 
 fn holder(expires_in: i64) -> LockHolder {
