@@ -99,10 +99,6 @@ impl Target for FakeTarget {
         Ok(self.run(plan))
     }
 
-    fn rollback(&self, plan: &Plan, _: &mut dyn Progress) -> Result<Outcome> {
-        Ok(self.run(plan))
-    }
-
     fn current(&self, _: &Scope) -> Result<Option<Running>> {
         Ok(self.state.borrow().serving.as_ref().map(|(id, d)| Running {
             release_id: Some(id.clone()),

@@ -231,10 +231,6 @@ impl Target for GenericTarget {
         })
     }
 
-    fn retained(&self, _: &Scope) -> Result<Vec<(String, String)>> {
-        Ok(Vec::new())
-    }
-
     fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
         let op = if plan.kind == PlanKind::Promote {
             "promote"

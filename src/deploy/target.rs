@@ -186,13 +186,20 @@ pub trait Target {
     fn resolve(&self, image: &str, progress: &mut dyn Progress) -> Result<String>;
 
     /// `(release id, digest)` of the stopped units of `scope` the target keeps, newest first.
-    fn retained(&self, scope: &Scope) -> Result<Vec<(String, String)>>;
+    /// The default keeps none: a rollback redeploys the known-good digest.
+    fn retained(&self, scope: &Scope) -> Result<Vec<(String, String)>> {
+        let _ = scope;
+        Ok(Vec::new())
+    }
 
     /// Runs the target-side steps of `plan` (deploy, promote, and rollback by the deploy path).
     fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome>;
 
-    /// Runs a rollback plan; the fast path restarts a retained release.
-    fn rollback(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome>;
+    /// Runs a rollback plan; the fast path restarts a retained release. The default runs it
+    /// as a deploy, the way a target that keeps nothing rolls back.
+    fn rollback(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
+        self.deploy(plan, progress)
+    }
 
     /// What serves `scope` now.
     fn current(&self, scope: &Scope) -> Result<Option<Running>>;

@@ -294,15 +294,9 @@ impl Target for KubernetesTarget {
         Ok(Pinned::parse(&format!("{}@{digest}", tagged.name))?.reference())
     }
 
-    fn retained(&self, _: &Scope) -> Result<Vec<(String, String)>> {
-        Ok(vec![])
-    }
-
+    // No stopped release is kept (`retained`'s default): a rollback re-applies the known-good
+    // template, run like any other roll-out (`rollback`'s default).
     fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
-        crate::deploy::rolling::run(self, plan, progress)
-    }
-
-    fn rollback(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
         crate::deploy::rolling::run(self, plan, progress)
     }
 

@@ -414,16 +414,9 @@ impl Target for SwarmTarget {
         Ok(spec::pinned(image, &digest))
     }
 
-    fn retained(&self, _: &Scope) -> Result<Vec<(String, String)>> {
-        // Swarm keeps no stopped release: a rollback is a roll-out of the known-good digest.
-        Ok(vec![])
-    }
-
+    // Swarm keeps no stopped release (`retained`'s default): a rollback is a roll-out of the
+    // known-good digest, run like any other (`rollback`'s default).
     fn deploy(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
-        crate::deploy::rolling::run(self, plan, progress)
-    }
-
-    fn rollback(&self, plan: &Plan, progress: &mut dyn Progress) -> Result<Outcome> {
         crate::deploy::rolling::run(self, plan, progress)
     }
 
