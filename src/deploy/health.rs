@@ -161,6 +161,19 @@ impl Gate {
         }
     }
 
+    /// `run` with the usual rhythm: readiness looked at every 100 ms at most (looks are cheap,
+    /// and a quick release should not wait a whole interval), the window every interval.
+    pub fn poll<E>(
+        self,
+        look: impl FnMut() -> Result<Observation, E>,
+    ) -> Result<Result<u64, GateFailure>, E> {
+        let interval = self.spec.interval;
+        self.run(look, move |g| match g.ready_at() {
+            None => interval.min(Duration::from_millis(100)),
+            Some(_) => interval,
+        })
+    }
+
     /// The longest the gate can take: the ready deadline plus the window, plus one interval.
     pub fn max_duration(&self) -> Duration {
         self.spec.ready_timeout + self.spec.stability_window + self.spec.interval

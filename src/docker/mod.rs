@@ -125,20 +125,6 @@ pub(crate) fn connect_engine(docker_host: Option<&str>) -> Result<(tokio::runtim
     Ok((rt, docker, host))
 }
 
-/// Runs a gate of `spec` over `look` until it decides: Ok(ms until ready) or the failure.
-pub(crate) fn poll_gate(
-    spec: health::GateSpec,
-    look: impl FnMut() -> Result<Observation>,
-) -> Result<std::result::Result<u64, GateFailure>> {
-    // Readiness is polled faster than the interval (looks are cheap, and a quick release
-    // should not wait a whole interval); the window at the interval.
-    let pause = |g: &Gate| match g.ready_at() {
-        None => spec.interval.min(Duration::from_millis(100)),
-        Some(_) => spec.interval,
-    };
-    Gate::new(spec).run(look, pause)
-}
-
 impl DockerTarget {
     /// Connects to `docker_host` (the `DOCKER_HOST` value, or the default socket) and
     /// negotiates the API version. Fails with `AUTOSD-DOCKER-UNREACHABLE` when nobody answers.
@@ -363,7 +349,7 @@ impl DockerTarget {
                 humantime::format_duration(spec.stability_window)
             ),
         );
-        poll_gate(spec, || self.observe(name, engine, http))
+        Gate::new(spec).poll(|| self.observe(name, engine, http))
     }
 
     /// Restarts the containers that served before, after a failed switch.

@@ -6,7 +6,7 @@
 //! failed deploy's incident, and `incidents resolve`.
 use crate::config::Environment;
 use crate::deploy::execute::{self, Operation as ReleaseOp};
-use crate::deploy::health::{Gate, GateSpec, GateStep, Observation};
+use crate::deploy::health::{Gate, GateFailure, GateSpec, Observation};
 use crate::deploy::release::Scope;
 use crate::deploy::settings::TargetKind;
 use crate::deploy::target::{Diagnosis, Outcome, Progress, Target};
@@ -229,28 +229,24 @@ fn wait_healthy(
     scope: &Scope,
     spec: GateSpec,
 ) -> Result<std::result::Result<u64, String>> {
-    let mut gate = Gate::new(spec);
     let start = Instant::now();
-    loop {
+    // Not ready is no verdict before the release was ready (the restart may still be
+    // settling: only the deadline fails it), and fails the window after.
+    let verdict = Gate::new(spec).poll(|| {
         let d = target.diagnose(scope)?;
-        // Before ready, any failure may be the restart still settling: only the deadline fails.
-        let obs = match (d.healthy, gate.ready_at()) {
-            (true, _) => Observation::Healthy,
-            (false, None) => Observation::NotReady(d.detail),
-            (false, Some(_)) => Observation::Failed(d.detail),
-        };
-        match gate.observe(start.elapsed(), obs) {
-            GateStep::Passed => return Ok(Ok(start.elapsed().as_millis() as u64)),
-            GateStep::Failed(f) => return Ok(Err(f.describe())),
-            GateStep::Wait => {
-                crate::interrupt::check("during the health gate after a restart")?;
-                let pause = match gate.ready_at() {
-                    None => spec.interval.min(Duration::from_millis(100)),
-                    Some(_) => spec.interval,
-                };
-                crate::interrupt::sleep(pause);
-            }
-        }
+        Ok::<_, Error>(if d.healthy {
+            Observation::Healthy
+        } else {
+            Observation::NotReady(d.detail)
+        })
+    })?;
+    match verdict {
+        Ok(_) => Ok(Ok(start.elapsed().as_millis() as u64)),
+        Err(GateFailure::Interrupted(signal)) => Err(crate::interrupt::interrupted(
+            &signal,
+            "during the health gate after a restart",
+        )),
+        Err(f) => Ok(Err(f.describe())),
     }
 }
 

@@ -18,7 +18,7 @@ pub mod spec;
 
 pub use settings::SwarmSettings;
 
-use crate::deploy::health::{GateFailure, GateSpec};
+use crate::deploy::health::{Gate, GateFailure, GateSpec};
 use crate::deploy::plan::Plan;
 use crate::deploy::release::Scope;
 use crate::deploy::rolling::{Orchestrator, Rollout};
@@ -26,7 +26,7 @@ use crate::deploy::target::{
     Change, Diagnosis, HealthReport, LockGuard, LockHolder, Outcome, Phase, Progress, Running, Target,
 };
 use crate::docker::spec::{LABEL_DIGEST, LABEL_RELEASE};
-use crate::docker::{connect_engine, engine_error, is_conflict, is_not_found, poll_gate};
+use crate::docker::{connect_engine, engine_error, is_conflict, is_not_found};
 use crate::error::{Error, ErrorCode, Result};
 use crate::registry::{Login, RegistryAuth};
 use bollard::Docker;
@@ -271,7 +271,7 @@ impl SwarmTarget {
                 humantime::format_duration(g.stability_window)
             ),
         );
-        poll_gate(g, || self.observe_rollout(service, expected))
+        Gate::new(g).poll(|| self.observe_rollout(service, expected))
     }
 }
 
