@@ -382,11 +382,7 @@ impl FileLock {
                     let current = Self::holder(&path).unwrap_or(None);
                     match current {
                         Some(h) if !h.is_stale(now(), &host, target::pid_alive) => {
-                            if start.elapsed() >= wait {
-                                return Err(lock_held(scope, &h));
-                            }
-                            crate::interrupt::check("while waiting for the deploy lock; nothing was done")?;
-                            crate::interrupt::sleep(Duration::from_millis(200));
+                            wait_for_holder(scope, &h, start.elapsed(), wait, Duration::from_millis(200))?;
                         }
                         stale => {
                             let who = stale
@@ -410,7 +406,25 @@ impl LockGuard for FileLock {
 }
 
 /// The error for a lock held by a live holder.
-pub fn lock_held(scope: &Scope, h: &LockHolder) -> Error {
+/// A live holder `h` has had the lock of `scope` for `waited` of the `wait` allowed: past
+/// it, `AUTOSD-LOCK-HELD` naming `h`; on a signal, `AUTOSD-INTERRUPTED`; else a `pause`
+/// before the next try. Every lock's wait loop goes through here.
+pub fn wait_for_holder(
+    scope: &Scope,
+    h: &LockHolder,
+    waited: Duration,
+    wait: Duration,
+    pause: Duration,
+) -> Result<()> {
+    if waited >= wait {
+        return Err(lock_held(scope, h));
+    }
+    crate::interrupt::check("while waiting for the deploy lock; nothing was done")?;
+    crate::interrupt::sleep(pause);
+    Ok(())
+}
+
+fn lock_held(scope: &Scope, h: &LockHolder) -> Error {
     Error::new(
         ErrorCode::LockHeld,
         format!("the deploy lock of {scope} is held by {}", h.describe()),

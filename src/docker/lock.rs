@@ -6,7 +6,7 @@
 //! and died, is stale and broken by the next taker. The protocol itself (`test_and_set`) is
 //! shared with the swarm target's config-object lock.
 use super::{DockerTarget, is_conflict, is_not_found, spec};
-use crate::deploy::generic::lock_held;
+use crate::deploy::generic::wait_for_holder;
 use crate::deploy::release::Scope;
 use crate::deploy::target::{self, LockGuard, LockHolder};
 use crate::error::{Error, ErrorCode, Result};
@@ -168,11 +168,7 @@ pub(crate) fn test_and_set(
         }
         match holder()? {
             Some(h) if !h.is_stale(now(), &host, target::pid_alive) => {
-                if start.elapsed() >= wait {
-                    return Err(lock_held(scope, &h));
-                }
-                crate::interrupt::check("while waiting for the deploy lock; nothing was done")?;
-                crate::interrupt::sleep(Duration::from_millis(250));
+                wait_for_holder(scope, &h, start.elapsed(), wait, Duration::from_millis(250))?;
             }
             Some(h) => {
                 notes.push(format!(

@@ -12,7 +12,7 @@
 //! the lock soon after a holder is killed, yet never expires under a long roll-out.
 use super::KubernetesTarget;
 use super::client::{Request, api_error};
-use crate::deploy::generic::lock_held;
+use crate::deploy::generic::wait_for_holder;
 use crate::deploy::release::Scope;
 use crate::deploy::renewer::Renewer;
 use crate::deploy::target::{self, LockGuard, LockHolder};
@@ -291,11 +291,7 @@ impl KubernetesTarget {
             };
             let current = holder_of(&found);
             if !current.is_stale((self.now)(), &host, target::pid_alive) {
-                if start.elapsed() >= wait {
-                    return Err(lock_held(scope, &current));
-                }
-                crate::interrupt::check("while waiting for the deploy lock; nothing was done")?;
-                crate::interrupt::sleep(Duration::from_millis(250));
+                wait_for_holder(scope, &current, start.elapsed(), wait, Duration::from_millis(250))?;
                 continue;
             }
             let takeover = lease_of(
